@@ -116,7 +116,7 @@ export function readGeoReference(image: GeoTIFFImage): GeoReferenceResult {
 
   const proj4 = normaliseProj4(projection.proj4, keys);
   let transform = rawTransform;
-  if (keys.GTRasterTypeGeoKey === RASTER_PIXEL_IS_POINT && fromGcps === 0) {
+  if ((keys as { GTRasterTypeGeoKey?: number }).GTRasterTypeGeoKey === RASTER_PIXEL_IS_POINT && fromGcps === 0) {
     // Tiepoints refer to pixel centres: move the origin to the pixel corner.
     const [a, b, c, d, e, f] = transform;
     transform = [a - 0.5 * b - 0.5 * c, b, c, d - 0.5 * e - 0.5 * f, e, f];
