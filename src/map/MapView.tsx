@@ -1,12 +1,11 @@
 import { useEffect, useRef } from 'react';
-import OlMap from 'ol/Map';
-import View from 'ol/View';
+import type { MapController } from './mapController';
 
-export function MapView() {
+export function MapView({ controller }: { controller: MapController }) {
   const target = useRef<HTMLDivElement>(null);
   useEffect(() => {
-    const map = new OlMap({ target: target.current!, view: new View({ center: [0, 0], zoom: 2 }) });
-    return () => map.setTarget(undefined);
-  }, []);
+    controller.setTarget(target.current!);
+    return () => controller.setTarget(undefined);
+  }, [controller]);
   return <div ref={target} className="map" data-testid="map" />;
 }

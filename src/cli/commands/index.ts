@@ -1,0 +1,19 @@
+/** Every CLI command. Later capabilities register theirs here (eval retrieval, eval detect, …). */
+import { CommandRegistry } from '../registry';
+import { bench } from './bench';
+import { modelsVerify } from './models';
+import { runModel } from './run';
+
+export function createRegistry(): CommandRegistry {
+  const registry = new CommandRegistry();
+  registry.add(modelsVerify, runModel, bench);
+  registry.add({
+    name: 'help',
+    summary: 'show this list',
+    async run() {
+      process.stdout.write(registry.helpText() + '\n');
+      return 0;
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,45 @@
+/** Reads models/manifest.json from disk and checks every listed file's size and sha256. */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { validateManifest, type ModelManifest } from '../core/models/manifest';
+import { manifestPath, modelsDir } from './paths';
+
+export function readManifest(file = manifestPath): ModelManifest {
+  return validateManifest(JSON.parse(readFileSync(file, 'utf8')));
+}
+
+export type FileCheckStatus = 'ok' | 'missing' | 'size mismatch' | 'sha256 mismatch';
+
+export interface FileCheck {
+  model: string;
+  path: string;
+  bytes: number;
+  actualBytes: number | null;
+  status: FileCheckStatus;
+}
+
+async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export async function verifyManifestFiles(manifest: ModelManifest, dir = modelsDir): Promise<FileCheck[]> {
+  const checks: FileCheck[] = [];
+  for (const m of manifest.models) {
+    for (const f of m.files) {
+      const abs = path.join(dir, f.path);
+      const base = { model: m.id, path: f.path, bytes: f.bytes };
+      if (!existsSync(abs)) {
+        checks.push({ ...base, actualBytes: null, status: 'missing' });
+        continue;
+      }
+      const actualBytes = statSync(abs).size;
+      const status: FileCheckStatus =
+        actualBytes !== f.bytes ? 'size mismatch' : (await sha256OfFile(abs)) !== f.sha256 ? 'sha256 mismatch' : 'ok';
+      checks.push({ ...base, actualBytes, status });
+    }
+  }
+  return checks;
+}

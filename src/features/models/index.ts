@@ -1,0 +1,3 @@
+export { ModelsPanel } from './ModelsPanel';
+export { BackendBadge, ModelsStatusBadge } from './BackendBadge';
+export { useModelsStore } from './modelsStore';

@@ -1,0 +1,234 @@
+import OlMap from 'ol/Map';
+import View from 'ol/View';
+import type BaseLayer from 'ol/layer/Base';
+import WebGLTileLayer from 'ol/layer/WebGLTile';
+import ImageLayer from 'ol/layer/Image';
+import GeoTIFFSource from 'ol/source/GeoTIFF';
+import ImageStatic from 'ol/source/ImageStatic';
+import type Projection from 'ol/proj/Projection';
+import { fromLonLat, toLonLat } from 'ol/proj';
+import { getCenter } from 'ol/extent';
+import type { Extent } from 'ol/extent';
+import { defaults as defaultControls, ScaleLine, MousePosition } from 'ol/control';
+import { createStringXY } from 'ol/coordinate';
+import type { GeoReference, RasterInfo, RgbaImage } from '../core/raster/types';
+import { warpToNorthUp } from '../core/geo/warp';
+import { boundsLonLat } from '../core/geo/footprint';
+import { ensureProjection, pixelProjection } from './projections';
+import { createBasemapLayers } from './basemap';
+
+/** Per-band display range (data values mapped to 0…1), chosen by the ingestion code. */
+export interface DisplayRange {
+  min: number[];
+  max: number[];
+}
+
+export interface ImageLayerSpec {
+  id: string;
+  file: Blob;
+  info: RasterInfo;
+  /** Whole-image preview; used where the renderer cannot place the file itself. */
+  preview: RgbaImage;
+  displayRange: DisplayRange | null;
+}
+
+interface MapEntry {
+  layer: BaseLayer;
+  /** Null: the layer lives in the shared Web Mercator view. */
+  pixelProjection: Projection | null;
+  extent: Extent;
+  userVisible: boolean;
+  dispose?: () => void;
+}
+
+const WEB_MERCATOR = 'EPSG:3857';
+const WARP_MAX_SIDE = 2048;
+
+function isNorthUp(geo: GeoReference): boolean {
+  return geo.transform[2] === 0 && geo.transform[4] === 0 && geo.transform[1] > 0 && geo.transform[5] < 0;
+}
+
+function toCanvasUrl(image: RgbaImage): string {
+  const canvas = document.createElement('canvas');
+  canvas.width = image.width;
+  canvas.height = image.height;
+  canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(image.data), image.width, image.height), 0, 0);
+  return canvas.toDataURL('image/png');
+}
+
+/**
+ * Web Mercator extent of the image footprint. Longitudes stay continuous across the
+ * antimeridian (x may exceed the world's edge), so such images keep a small extent.
+ */
+function mercatorExtent(geo: GeoReference, info: RasterInfo): Extent {
+  const [minLon, minLat, maxLon, maxLat] = boundsLonLat(geo, info.width, info.height);
+  const clampLat = (lat: number) => Math.max(-85.05, Math.min(85.05, lat));
+  return [...fromLonLat([minLon, clampLat(minLat)]), ...fromLonLat([maxLon, clampLat(maxLat)])];
+}
+
+/** Grey or RGB from the first bands, with the alpha band (file alpha or nodata mask) last. */
+function colourBandsOf(info: RasterInfo): number[] {
+  return [...new Set(info.rgbBands)];
+}
+
+function displayStyle(info: RasterInfo) {
+  const colourCount = colourBandsOf(info).length;
+  const hasAlpha = info.alphaBand !== null || info.nodata !== null;
+  const band = (n: number) => ['band', n];
+  const rgb = colourCount === 3 ? [band(1), band(2), band(3)] : [band(1), band(1), band(1)];
+  return { color: ['array', ...rgb, hasAlpha ? band(colourCount + 1) : 1] };
+}
+
+/**
+ * Owns the OpenLayers map: one Web Mercator view for georeferenced images, and a pixel view
+ * per plain picture (pictures have no place on Earth, so each is shown in its own frame).
+ */
+export class MapController {
+  readonly map: OlMap;
+  private readonly entries = new Map<string, MapEntry>();
+  private readonly basemap: BaseLayer[];
+  private readonly geoView: View;
+  private activePixelImage: string | null = null;
+
+  constructor(target?: HTMLElement) {
+    this.geoView = new View({ projection: WEB_MERCATOR, center: [0, 2_000_000], zoom: 2, constrainResolution: false });
+    this.basemap = createBasemapLayers();
+    this.map = new OlMap({
+      target,
+      view: this.geoView,
+      layers: [...this.basemap],
+      controls: defaultControls({ attribution: false }).extend([
+        new ScaleLine(),
+        new MousePosition({ coordinateFormat: createStringXY(5), projection: 'EPSG:4326', className: 'ol-mouse-position' }),
+      ]),
+    });
+  }
+
+  setTarget(target: HTMLElement | undefined): void {
+    this.map.setTarget(target);
+  }
+
+  addImage(spec: ImageLayerSpec): void {
+    const entry = spec.info.geo ? this.createGeoEntry(spec, spec.info.geo) : this.createPictureEntry(spec);
+    this.entries.set(spec.id, entry);
+    this.map.addLayer(entry.layer);
+    this.refreshVisibility();
+  }
+
+  removeImage(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    this.map.removeLayer(entry.layer);
+    entry.layer.dispose();
+    entry.dispose?.();
+    this.entries.delete(id);
+    if (this.activePixelImage === id) this.showGeoView();
+    this.refreshVisibility();
+  }
+
+  setVisible(id: string, visible: boolean): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    entry.userVisible = visible;
+    this.refreshVisibility();
+  }
+
+  /** Extent of the image layer in lon/lat, as OpenLayers places it; null for pictures. */
+  extentLonLat(id: string): Extent | null {
+    const entry = this.entries.get(id);
+    if (!entry || entry.pixelProjection) return null;
+    // Straight conversion (no wrapping), so extents across the antimeridian stay continuous.
+    return [...toLonLat(entry.extent.slice(0, 2)), ...toLonLat(entry.extent.slice(2, 4))].map((v, i) =>
+      i % 2 === 0 ? (entry.extent[i] / 20037508.342789244) * 180 : v,
+    );
+  }
+
+  zoomTo(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    if (entry.pixelProjection) {
+      this.activePixelImage = id;
+      const view = new View({ projection: entry.pixelProjection, center: getCenter(entry.extent), zoom: 1, maxZoom: 12 });
+      this.map.setView(view);
+      view.fit(entry.extent, { padding: [20, 20, 20, 20] });
+    } else {
+      this.showGeoView();
+      this.geoView.fit(entry.extent, { padding: [20, 20, 20, 20], maxZoom: 20 });
+    }
+    this.refreshVisibility();
+  }
+
+  /** Which frame the view shows: 'geo', or the id of the picture shown in pixel space. */
+  currentFrame(): string {
+    return this.activePixelImage ?? 'geo';
+  }
+
+  private showGeoView(): void {
+    this.activePixelImage = null;
+    if (this.map.getView() !== this.geoView) this.map.setView(this.geoView);
+  }
+
+  private refreshVisibility(): void {
+    const inPixelFrame = this.activePixelImage !== null;
+    for (const layer of this.basemap) layer.setVisible(!inPixelFrame);
+    for (const [id, entry] of this.entries) {
+      const inFrame = entry.pixelProjection ? id === this.activePixelImage : !inPixelFrame;
+      entry.layer.setVisible(entry.userVisible && inFrame);
+    }
+  }
+
+  private createGeoEntry(spec: ImageLayerSpec, geo: GeoReference): MapEntry {
+    const projection = ensureProjection(geo);
+    const { info } = spec;
+    if (isNorthUp(geo) && !info.geoNote?.includes('control points')) {
+      const source = this.createGeoTiffSource(spec, projection);
+      const layer = new WebGLTileLayer({ source, style: displayStyle(info), properties: { imageId: spec.id } });
+      return { layer, pixelProjection: null, extent: mercatorExtent(geo, info), userVisible: true };
+    }
+    // Rotated or GCP-placed: OpenLayers' GeoTIFF source cannot place these, so show a warped preview.
+    const warped = warpToNorthUp(spec.preview, geo.transform, info.width, info.height, WARP_MAX_SIDE);
+    const layer = new ImageLayer({
+      source: new ImageStatic({ url: toCanvasUrl(warped.image), imageExtent: warped.extent, projection }),
+      properties: { imageId: spec.id },
+    });
+    return { layer, pixelProjection: null, extent: mercatorExtent(geo, info), userVisible: true };
+  }
+
+  private createGeoTiffSource(spec: ImageLayerSpec, projection: string): GeoTIFFSource {
+    const { info, displayRange } = spec;
+    const colourBands = colourBandsOf(info).map((b) => b + 1);
+    const bands = info.alphaBand !== null ? [...colourBands, info.alphaBand + 1] : colourBands;
+    // With an alpha band, nodata is left to it: OpenLayers would otherwise add a second alpha band.
+    const nodata = info.alphaBand === null ? (info.nodata ?? undefined) : undefined;
+    // OpenLayers wants ranges indexed by the file's band numbers; ours are per display channel.
+    const min: number[] = [];
+    const max: number[] = [];
+    info.rgbBands.forEach((band, channel) => {
+      min[band] = displayRange ? displayRange.min[channel] : 0;
+      max[band] = displayRange ? displayRange.max[channel] : 255;
+    });
+    if (info.alphaBand !== null) {
+      min[info.alphaBand] = 0;
+      max[info.alphaBand] = 255;
+    }
+    return new GeoTIFFSource({
+      sources: [{ blob: spec.file, bands, min, max, nodata }],
+      projection,
+      convertToRGB: 'auto',
+      interpolate: true,
+      transition: 0,
+    });
+  }
+
+  private createPictureEntry(spec: ImageLayerSpec): MapEntry {
+    const { width, height } = spec.info;
+    const projection = pixelProjection(spec.id, width, height);
+    const extent: Extent = [0, 0, width, height];
+    const url = URL.createObjectURL(spec.file);
+    const layer = new ImageLayer({
+      source: new ImageStatic({ url, imageExtent: extent, projection, interpolate: true }),
+      properties: { imageId: spec.id },
+    });
+    return { layer, pixelProjection: projection, extent, userVisible: true, dispose: () => URL.revokeObjectURL(url) };
+  }
+}
