@@ -12,8 +12,8 @@ import type { Extent } from 'ol/extent';
 import { defaults as defaultControls, ScaleLine, MousePosition } from 'ol/control';
 import { createStringXY } from 'ol/coordinate';
 import type { GeoReference, RasterInfo, RgbaImage } from '../core/raster/types';
-import { warpToNorthUp } from '../core/geo/warp';
-import { boundsLonLat } from '../core/geo/footprint';
+import { warpPreview } from '../core/geo/warp';
+import { boundsLonLat, crossesAntimeridian, lonLatToPixel } from '../core/geo/footprint';
 import { ensureProjection, pixelProjection } from './projections';
 import { createBasemapLayers } from './basemap';
 
@@ -48,12 +48,33 @@ function isNorthUp(geo: GeoReference): boolean {
   return geo.transform[2] === 0 && geo.transform[4] === 0 && geo.transform[1] > 0 && geo.transform[5] < 0;
 }
 
+/**
+ * OpenLayers' GeoTIFF source renders north-up files in known CRSs at full detail. It cannot
+ * place rotated or GCP-placed files, clips at ±180°, and misplaces CRSs without an EPSG code
+ * (no projection extent to reproject from): those get a warped preview instead.
+ */
+function needsOwnWarp(geo: GeoReference, info: RasterInfo): boolean {
+  return (
+    !isNorthUp(geo) ||
+    geo.epsg === null ||
+    geo.method === 'gcp-fit' ||
+    crossesAntimeridian(boundsLonLat(geo, info.width, info.height))
+  );
+}
+
 function toCanvasUrl(image: RgbaImage): string {
   const canvas = document.createElement('canvas');
   canvas.width = image.width;
   canvas.height = image.height;
   canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(image.data), image.width, image.height), 0, 0);
   return canvas.toDataURL('image/png');
+}
+
+const MERCATOR_HALF_WORLD = 20037508.342789244;
+
+/** Longitude of a Web Mercator x, without wrapping into ±180°. */
+function unwrappedLon(x: number): number {
+  return (x / MERCATOR_HALF_WORLD) * 180;
 }
 
 /**
@@ -137,10 +158,9 @@ export class MapController {
   extentLonLat(id: string): Extent | null {
     const entry = this.entries.get(id);
     if (!entry || entry.pixelProjection) return null;
-    // Straight conversion (no wrapping), so extents across the antimeridian stay continuous.
-    return [...toLonLat(entry.extent.slice(0, 2)), ...toLonLat(entry.extent.slice(2, 4))].map((v, i) =>
-      i % 2 === 0 ? (entry.extent[i] / 20037508.342789244) * 180 : v,
-    );
+    // Longitudes unwrapped, so extents across the antimeridian stay continuous.
+    const [minX, minY, maxX, maxY] = entry.extent;
+    return [unwrappedLon(minX), toLonLat([minX, minY])[1], unwrappedLon(maxX), toLonLat([maxX, maxY])[1]];
   }
 
   zoomTo(id: string): void {
@@ -180,18 +200,22 @@ export class MapController {
   private createGeoEntry(spec: ImageLayerSpec, geo: GeoReference): MapEntry {
     const projection = ensureProjection(geo);
     const { info } = spec;
-    if (isNorthUp(geo) && !info.geoNote?.includes('control points')) {
+    const extent = mercatorExtent(geo, info);
+    if (!needsOwnWarp(geo, info)) {
       const source = this.createGeoTiffSource(spec, projection);
       const layer = new WebGLTileLayer({ source, style: displayStyle(info), properties: { imageId: spec.id } });
-      return { layer, pixelProjection: null, extent: mercatorExtent(geo, info), userVisible: true };
+      return { layer, pixelProjection: null, extent, userVisible: true };
     }
-    // Rotated or GCP-placed: OpenLayers' GeoTIFF source cannot place these, so show a warped preview.
-    const warped = warpToNorthUp(spec.preview, geo.transform, info.width, info.height, WARP_MAX_SIDE);
+    // Warp the preview onto Web Mercator ourselves, with x continuing past the world's edge so
+    // that antimeridian-crossing images stay in one piece.
+    const toPixel = lonLatToPixel(geo);
+    const mapToPixel = (x: number, y: number) => toPixel(unwrappedLon(x), toLonLat([x, y])[1]);
+    const warped = warpPreview(spec.preview, info.width, info.height, extent as [number, number, number, number], mapToPixel, WARP_MAX_SIDE);
     const layer = new ImageLayer({
-      source: new ImageStatic({ url: toCanvasUrl(warped.image), imageExtent: warped.extent, projection }),
+      source: new ImageStatic({ url: toCanvasUrl(warped.image), imageExtent: warped.extent, projection: WEB_MERCATOR }),
       properties: { imageId: spec.id },
     });
-    return { layer, pixelProjection: null, extent: mercatorExtent(geo, info), userVisible: true };
+    return { layer, pixelProjection: null, extent, userVisible: true };
   }
 
   private createGeoTiffSource(spec: ImageLayerSpec, projection: string): GeoTIFFSource {

@@ -1,6 +1,6 @@
 import proj4 from 'proj4';
 import type { GeoReference } from '../raster/types';
-import { applyTransform } from './affine';
+import { applyTransform, invertTransform } from './affine';
 
 export type LonLat = [number, number];
 
@@ -34,4 +34,22 @@ export function boundsLonLat(geo: GeoReference, width: number, height: number, s
   const lons = points.map(([lon]) => lon + 360 * Math.round((lon0 - lon) / 360));
   const lats = points.map(([, lat]) => lat);
   return [Math.min(...lons), Math.min(...lats), Math.max(...lons), Math.max(...lats)];
+}
+
+/** Inverse of pixelToLonLat: lon/lat (any longitude wrap) → fractional pixel, or null. */
+export function lonLatToPixel(geo: GeoReference): (lon: number, lat: number) => [number, number] | null {
+  const fromWgs84 = proj4(geo.proj4, 'EPSG:4326');
+  const inverse = invertTransform(geo.transform);
+  return (lon, lat) => {
+    if (!inverse) return null;
+    const wrapped = ((((lon + 180) % 360) + 360) % 360) - 180;
+    const xy = fromWgs84.inverse([wrapped, lat]);
+    if (!Number.isFinite(xy[0]) || !Number.isFinite(xy[1])) return null;
+    return applyTransform(inverse, xy[0], xy[1]);
+  };
+}
+
+/** True when the footprint crosses the ±180° meridian. */
+export function crossesAntimeridian(bounds: [number, number, number, number]): boolean {
+  return bounds[0] < -180 || bounds[2] > 180 || (bounds[0] < 180 && bounds[2] > 180);
 }

@@ -134,7 +134,7 @@ export function readGeoReference(image: GeoTIFFImage): GeoReferenceResult {
   const epsg = epsgOf(keys);
   if (epsg === null) notes.push('user-defined CRS without an EPSG code');
   return {
-    geo: { proj4, epsg, transform },
+    geo: { proj4, epsg, transform, method: fromGcps > 0 ? 'gcp-fit' : 'declared' },
     pixelSizeMetres: pixelSizeOf(transform, projection.isGCS, centreY),
     geoNote: notes.length ? notes.join('; ') : null,
   };

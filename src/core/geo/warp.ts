@@ -1,5 +1,7 @@
-import type { GeoTransform, RgbaImage } from '../raster/types';
-import { applyTransform, invertTransform } from './affine';
+import type { RgbaImage } from '../raster/types';
+
+/** Maps a point of the output CRS to fractional full-resolution pixel coordinates (or null). */
+export type MapToPixel = (x: number, y: number) => [number, number] | null;
 
 export interface WarpedImage {
   image: RgbaImage;
@@ -8,38 +10,34 @@ export interface WarpedImage {
 }
 
 /**
- * Resamples a preview of a rotated/sheared image onto a north-up grid of its own CRS, so
- * that renderers that only place axis-aligned images (OpenLayers ImageStatic) can show it.
- * `preview` covers the whole image (fullWidth×fullHeight pixels) at a reduced size.
- * Nearest neighbour: it is for display only; outside pixels become transparent.
+ * Resamples a whole-image preview onto a north-up grid covering `extent` of some output CRS,
+ * so that renderers which only place axis-aligned images (OpenLayers ImageStatic) can show
+ * rotated, GCP-placed or antimeridian-crossing images. `preview` covers the whole image
+ * (fullWidth×fullHeight pixels) at a reduced size. Nearest neighbour: display only.
  */
-export function warpToNorthUp(preview: RgbaImage, transform: GeoTransform, fullWidth: number, fullHeight: number, maxSide: number): WarpedImage {
-  const corners = [
-    [0, 0],
-    [fullWidth, 0],
-    [fullWidth, fullHeight],
-    [0, fullHeight],
-  ].map(([c, r]) => applyTransform(transform, c, r));
-  const xs = corners.map((p) => p[0]);
-  const ys = corners.map((p) => p[1]);
-  const extent: [number, number, number, number] = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+export function warpPreview(
+  preview: RgbaImage,
+  fullWidth: number,
+  fullHeight: number,
+  extent: [number, number, number, number],
+  mapToPixel: MapToPixel,
+  maxSide: number,
+): WarpedImage {
   const spanX = extent[2] - extent[0];
   const spanY = extent[3] - extent[1];
   const scale = maxSide / Math.max(spanX, spanY);
   const width = Math.max(1, Math.round(spanX * scale));
   const height = Math.max(1, Math.round(spanY * scale));
-  const inverse = invertTransform(transform);
   const data = new Uint8ClampedArray(width * height * 4);
-  if (!inverse) return { image: { width, height, data }, extent };
   const sx = preview.width / fullWidth;
   const sy = preview.height / fullHeight;
   for (let v = 0; v < height; v++) {
     const y = extent[3] - ((v + 0.5) / height) * spanY;
     for (let u = 0; u < width; u++) {
-      const x = extent[0] + ((u + 0.5) / width) * spanX;
-      const [col, row] = applyTransform(inverse, x, y);
-      const pc = Math.floor(col * sx);
-      const pr = Math.floor(row * sy);
+      const pixel = mapToPixel(extent[0] + ((u + 0.5) / width) * spanX, y);
+      if (!pixel) continue;
+      const pc = Math.floor(pixel[0] * sx);
+      const pr = Math.floor(pixel[1] * sy);
       if (pc < 0 || pr < 0 || pc >= preview.width || pr >= preview.height) continue;
       const src = (pr * preview.width + pc) * 4;
       const dst = (v * width + u) * 4;

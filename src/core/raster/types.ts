@@ -23,6 +23,8 @@ export interface GeoReference {
   epsg: number | null;
   /** Pixel corner (0,0) → CRS. */
   transform: GeoTransform;
+  /** 'declared': the file's own transform; 'gcp-fit': least-squares through its control points (approximate). */
+  method: 'declared' | 'gcp-fit';
 }
 
 export interface RasterInfo {
@@ -35,6 +37,11 @@ export interface RasterInfo {
   nodata: number | null;
   /** Index of an alpha band among the stored samples, or null. */
   alphaBand: number | null;
+  /**
+   * Which of the `bandCount` data bands show as red, green, blue: [0,1,2] for colour images and
+   * the first three bands of multispectral ones (e.g. RGB+NIR), [0,0,0] for grey.
+   */
+  rgbBands: [number, number, number];
   /** Null for plain images and for files georeferenced by GCPs only. */
   geo: GeoReference | null;
   /** Ground sample distance in metres when known. */
@@ -52,15 +59,23 @@ export interface BandWindow {
   valid: Uint8Array;
 }
 
+export interface ReadBandsOptions {
+  /** Data bands to read (indices < bandCount), in the order wanted; default all. */
+  bands?: readonly number[];
+  signal?: AbortSignal;
+}
+
 /** Anything we can read pixel windows from: a GeoTIFF, a decoded JPEG/PNG… */
 export interface RasterSource {
   readonly info: RasterInfo;
   /**
-   * Read `window` (full-res pixels) resampled to outWidth×outHeight.
+   * Read `window` (full-res pixels, may be fractional or reach outside the image: that part is
+   * invalid) resampled to outWidth×outHeight with area-average (down) / bilinear (up), see
+   * resample.ts. `bands[i]` of the result is data band `options.bands[i]`.
    * Implementations must not decode more of the image than the window needs
    * (GeoTIFFs pick the coarsest overview that still covers the output size).
    */
-  readBands(window: PixelWindow, outWidth: number, outHeight: number, signal?: AbortSignal): Promise<BandWindow>;
+  readBands(window: PixelWindow, outWidth: number, outHeight: number, options?: ReadBandsOptions): Promise<BandWindow>;
 }
 
 /** 8-bit RGBA pixels, row-major; alpha 0 marks nodata. Same layout as ImageData. */
