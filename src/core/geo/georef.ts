@@ -93,6 +93,20 @@ function normaliseProj4(definition: string, keys: Partial<GeoKeys>): string {
   return def.trim();
 }
 
+const GEO_TAGS = ['ModelTiepoint', 'ModelPixelScale', 'ModelTransformation', 'GeoKeyDirectory', 'GeoDoubleParams', 'GeoAsciiParams'];
+
+/**
+ * geotiff.js defers large tag arrays (e.g. thousands of GCP tiepoints) until asked for:
+ * load them so that the synchronous reader below sees every value.
+ */
+export async function loadGeoTags(image: GeoTIFFImage): Promise<void> {
+  const dir = image.fileDirectory as unknown as { hasTag?: (n: string) => boolean; loadValue?: (n: string) => Promise<unknown> };
+  if (typeof dir.loadValue !== 'function') return;
+  for (const name of GEO_TAGS) {
+    if (dir.hasTag?.(name) ?? true) await dir.loadValue(name);
+  }
+}
+
 export function readGeoReference(image: GeoTIFFImage): GeoReferenceResult {
   const tags = tagReader(image);
   const keys = (image.getGeoKeys() ?? null) as Partial<GeoKeys> | null;

@@ -4,7 +4,7 @@
  * in bounded stripes, and resamples with our own deterministic kernels (resample.ts).
  */
 import { GeoTIFF, fromArrayBuffer, type GeoTIFFImage } from 'geotiff';
-import { readGeoReference } from '../geo/georef';
+import { loadGeoTags, readGeoReference } from '../geo/georef';
 import { BlobRangeSource } from './blobRangeSource';
 import { RasterError } from './errors';
 import { checkReadRequest, resampleWindow, type SourceChunk } from './resample';
@@ -427,6 +427,7 @@ export async function openGeoTiff(input: ArrayBuffer | Blob | GeoTiffByteSource,
 
   let georef: ReturnType<typeof readGeoReference>;
   try {
+    await loadGeoTags(main);
     georef = readGeoReference(main);
   } catch (error) {
     georef = { geo: null, pixelSizeMetres: null, geoNote: `georeferencing could not be read (${error instanceof Error ? error.message : error})` };
