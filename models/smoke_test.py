@@ -1,0 +1,119 @@
+"""Smoke test of the model pipeline (CI: `npm run test:models`).
+
+    /usr/bin/python3 -m models.smoke_test
+
+On two real RSICD training images: reads the split files and labels, builds a tiny
+image-text model (MobileNetV2 stem layers loaded from the shared TFLite file + a tiny
+text encoder over our CLIP tokenizer), runs ONE training step (loss must be finite and
+the weights must change), saves and resumes a checkpoint, exports ONE ONNX file
+(opset 17, dynamic batch) into a temp dir and validates it with onnx.checker.
+Exits non-zero on any failure. Takes a few seconds.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def run() -> None:
+    from .rslens import paths
+    from .rslens.clip_tokenizer import ClipBPE, CompactTokenizer
+    from .rslens.data import load_image_uint8, read_labels, read_split
+    from .rslens.mobilenet import mobilenet_v2_from_tflite, normalize_unit
+    from .rslens.onnx_export import OPSET, export_onnx
+    from .rslens.utils import get_device, load_checkpoint, save_checkpoint, seed_everything
+
+    t0 = time.time()
+    seed_everything(0)
+    device = get_device("cpu")
+    for p in (paths.rsicd_dir() / "train.jsonl", paths.mobilenet_tflite(), paths.clip_tokenizer_json()):
+        if not p.exists():
+            raise FileNotFoundError(f"shared input missing: {p.name} (set RSLENS_SHARED; default ../shared)")
+    items = read_split("train", limit=2)
+    labels = read_labels()
+    assert len(items) == 2 and all(len(it.captions) == 5 for it in items)
+    assert all(it.label is not None for it in items), "images must be in labels.json"
+    assert len(labels) >= 9828 - 100
+    pixels = torch.stack([load_image_uint8(paths.rsicd_dir() / it.image) for it in items]).float() / 255.0
+    assert pixels.shape == (2, 3, 224, 224) and 0.0 <= float(pixels.min()) and float(pixels.max()) <= 1.0
+
+    bpe = ClipBPE(paths.clip_tokenizer_json())
+    tok = CompactTokenizer.build(bpe, [c for it in items for c in it.captions], max_length=16)
+    ids, mask = tok.batch([it.captions[0] for it in items])
+    assert int(ids[0, 0]) == 2 and int(mask.sum()) >= 4
+
+    mnv2 = mobilenet_v2_from_tflite(str(paths.mobilenet_tflite()))
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = mnv2.features[:4]  # pretrained layers from the TFLite file (24 ch, 56x56)
+            self.img = nn.Linear(24, 32)
+            self.emb = nn.Embedding(tok.vocab_size, 32)
+            self.txt = nn.Linear(32, 32)
+            self.logit_scale = nn.Parameter(torch.tensor(2.659))
+
+        def encode_image(self, px):
+            return F.normalize(self.img(self.stem(normalize_unit(px)).mean((2, 3))), dim=-1)
+
+        def encode_text(self, i, m):
+            m = m.unsqueeze(-1).float()
+            return F.normalize(self.txt((self.emb(i) * m).sum(1) / m.sum(1)), dim=-1)
+
+        def forward(self, px):
+            return self.encode_image(px)
+
+    model = Tiny().to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    before = model.img.weight.detach().clone()
+    logits = model.logit_scale.exp() * model.encode_image(pixels) @ model.encode_text(ids, mask).t()
+    target = torch.arange(2)
+    loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss), f"loss {loss}"
+    assert not torch.equal(before, model.img.weight), "training step did not change the weights"
+    print(f"train step: loss {float(loss):.4f}")
+
+    with tempfile.TemporaryDirectory() as td:
+        ck = Path(td) / "ck.pt"
+        save_checkpoint(ck, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 1})
+        st = load_checkpoint(ck)
+        model2 = Tiny()
+        model2.load_state_dict(st["model"])
+        assert st["epoch"] == 1 and torch.equal(model2.img.weight, model.img.weight)
+
+        onnx_path = Path(td) / "tiny-image.onnx"
+        m = export_onnx(model.eval(), (pixels,), onnx_path, ["pixels"], ["embedding"])
+        assert m.opset_import[0].version == OPSET
+        dims = m.graph.input[0].type.tensor_type.shape.dim
+        assert dims[0].dim_param == "batch", "batch axis must be dynamic"
+        onnx.checker.check_model(str(onnx_path))
+        print(f"onnx export: {onnx_path.stat().st_size / 1e6:.2f} MB, opset {OPSET}, checker OK")
+    emb = model.encode_image(pixels).detach().numpy()
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    print(f"smoke test OK in {time.time() - t0:.1f}s")
+
+
+def main() -> int:
+    try:
+        run()
+        return 0
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        print("smoke test FAILED", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
