@@ -34,7 +34,7 @@ export default defineConfig({
   },
   // Tests run against the production build, served with the same COOP/COEP headers as dev.
   webServer: {
-    command: `npx vite preview --host 127.0.0.1 --port ${port} --strictPort`,
+    command: `VITE_CONFIG_NATIVE_IGNORE_WARNING=true npx vite preview --host 127.0.0.1 --port ${port} --strictPort`,
     url: `http://127.0.0.1:${port}`,
     reuseExistingServer: !process.env.CI,
     timeout: 60_000,

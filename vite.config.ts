@@ -21,7 +21,7 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 4096,
     // runtime.html: standalone model-runtime page (Models panel), used by e2e/runtime.spec.ts.
-    rolldownOptions: { input: { main: 'index.html', runtime: 'runtime.html' } },
+    rolldownOptions: { input: { main: 'index.html', runtime: 'runtime.html' }, checks: { bundlerTimings: false } },
   },
   test: {
     include: ['src/**/*.test.ts'],

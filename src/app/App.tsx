@@ -5,8 +5,9 @@ import { LayersPanel } from '../features/layers/LayersPanel';
 import { ingestFiles } from '../features/layers/ingest';
 import { filesFromDataTransfer } from '../features/layers/fileDrop';
 import { ModelsPanel, ModelsStatusBadge } from '../features/models';
+import { SearchPanel } from '../features/search/SearchPanel';
 
-type PanelTab = 'layers' | 'models';
+type PanelTab = 'layers' | 'search' | 'models';
 
 /** Accepts files dropped anywhere on the page, with a visible drop target while dragging. */
 function useWindowDrop(onFiles: (files: File[]) => void): boolean {
@@ -60,13 +61,17 @@ export function App() {
           RS Lens <ModelsStatusBadge />
         </header>
         <nav className="tabs" role="tablist">
-          {(['layers', 'models'] as const).map((t) => (
+          {(['layers', 'search', 'models'] as const).map((t) => (
             <button key={t} role="tab" aria-selected={tab === t} onClick={() => setTab(t)}>
               {t}
             </button>
           ))}
         </nav>
-        <section className="panel-body">{tab === 'layers' ? <LayersPanel controller={controller} /> : <ModelsPanel />}</section>
+        <section className="panel-body">
+          {tab === 'layers' && <LayersPanel controller={controller} />}
+          {tab === 'search' && <SearchPanel controller={controller} />}
+          {tab === 'models' && <ModelsPanel />}
+        </section>
       </aside>
       {dragging && (
         <div className="drop-overlay" data-testid="drop-overlay">

@@ -11,9 +11,14 @@ import { getCenter } from 'ol/extent';
 import type { Extent } from 'ol/extent';
 import { defaults as defaultControls, ScaleLine, MousePosition } from 'ol/control';
 import { createStringXY } from 'ol/coordinate';
-import type { GeoReference, RasterInfo, RgbaImage } from '../core/raster/types';
+import VectorLayer from 'ol/layer/Vector';
+import VectorSource from 'ol/source/Vector';
+import Feature from 'ol/Feature';
+import Polygon from 'ol/geom/Polygon';
+import { Fill, Stroke, Style } from 'ol/style';
+import type { GeoReference, PixelWindow, RasterInfo, RgbaImage } from '../core/raster/types';
 import { warpPreview } from '../core/geo/warp';
-import { boundsLonLat, crossesAntimeridian, lonLatToPixel } from '../core/geo/footprint';
+import { boundsLonLat, crossesAntimeridian, lonLatToPixel, pixelToLonLat } from '../core/geo/footprint';
 import { ensureProjection, pixelProjection } from './projections';
 import { createBasemapLayers } from './basemap';
 
@@ -34,6 +39,7 @@ export interface ImageLayerSpec {
 
 interface MapEntry {
   layer: BaseLayer;
+  info: RasterInfo;
   /** Null: the layer lives in the shared Web Mercator view. */
   pixelProjection: Projection | null;
   extent: Extent;
@@ -110,6 +116,7 @@ export class MapController {
   private readonly basemap: BaseLayer[];
   private readonly geoView: View;
   private activePixelImage: string | null = null;
+  private readonly highlight = new VectorSource();
 
   constructor(target?: HTMLElement) {
     this.geoView = new View({ projection: WEB_MERCATOR, center: [0, 2_000_000], zoom: 2, constrainResolution: false });
@@ -117,7 +124,14 @@ export class MapController {
     this.map = new OlMap({
       target,
       view: this.geoView,
-      layers: [...this.basemap],
+      layers: [
+        ...this.basemap,
+        new VectorLayer({
+          source: this.highlight,
+          zIndex: 100,
+          style: new Style({ stroke: new Stroke({ color: '#ffcc00', width: 3 }), fill: new Fill({ color: 'rgba(255,204,0,0.08)' }) }),
+        }),
+      ],
       controls: defaultControls({ attribution: false }).extend([
         new ScaleLine(),
         new MousePosition({ coordinateFormat: createStringXY(5), projection: 'EPSG:4326', className: 'ol-mouse-position' }),
@@ -167,6 +181,7 @@ export class MapController {
     const entry = this.entries.get(id);
     if (!entry) return;
     if (entry.pixelProjection) {
+      if (this.activePixelImage !== id) this.highlight.clear();
       this.activePixelImage = id;
       const view = new View({ projection: entry.pixelProjection, center: getCenter(entry.extent), zoom: 1, maxZoom: 12 });
       this.map.setView(view);
@@ -178,12 +193,52 @@ export class MapController {
     this.refreshVisibility();
   }
 
+  /**
+   * View coordinates of a full-res pixel position of an image: Web Mercator for georeferenced
+   * images (longitudes unwrapped next to the image), y-up pixel space for the others.
+   */
+  imageToView(id: string, col: number, row: number): [number, number] | null {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
+    if (entry.pixelProjection || !entry.info.geo) return [col, entry.info.height - row];
+    const [lon, lat] = pixelToLonLat(entry.info.geo)(col, row);
+    const [x, y] = fromLonLat([lon, lat]);
+    // Keep x on the same world copy as the image extent.
+    const world = 2 * MERCATOR_HALF_WORLD;
+    const centreX = (entry.extent[0] + entry.extent[2]) / 2;
+    return [x + world * Math.round((centreX - x) / world), y];
+  }
+
+  /** Zooms to a window of an image (e.g. a search hit) and outlines it. */
+  focusWindow(id: string, window: PixelWindow): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    this.zoomTo(id);
+    const { x, y, width, height } = window;
+    const steps = 8;
+    const ring: [number, number][] = [];
+    for (let i = 0; i < steps; i++) ring.push(this.imageToView(id, x + (width * i) / steps, y)!);
+    for (let i = 0; i < steps; i++) ring.push(this.imageToView(id, x + width, y + (height * i) / steps)!);
+    for (let i = 0; i < steps; i++) ring.push(this.imageToView(id, x + width - (width * i) / steps, y + height)!);
+    for (let i = 0; i < steps; i++) ring.push(this.imageToView(id, x, y + height - (height * i) / steps)!);
+    ring.push(ring[0]);
+    const polygon = new Polygon([ring]);
+    this.highlight.clear();
+    this.highlight.addFeature(new Feature({ geometry: polygon, imageId: id }));
+    this.map.getView().fit(polygon.getExtent(), { padding: [60, 60, 60, 60], maxZoom: 20, duration: 0 });
+  }
+
+  clearHighlight(): void {
+    this.highlight.clear();
+  }
+
   /** Which frame the view shows: 'geo', or the id of the picture shown in pixel space. */
   currentFrame(): string {
     return this.activePixelImage ?? 'geo';
   }
 
   private showGeoView(): void {
+    if (this.activePixelImage !== null) this.highlight.clear();
     this.activePixelImage = null;
     if (this.map.getView() !== this.geoView) this.map.setView(this.geoView);
   }
@@ -204,7 +259,7 @@ export class MapController {
     if (!needsOwnWarp(geo, info)) {
       const source = this.createGeoTiffSource(spec, projection);
       const layer = new WebGLTileLayer({ source, style: displayStyle(info), properties: { imageId: spec.id } });
-      return { layer, pixelProjection: null, extent, userVisible: true };
+      return { layer, info, pixelProjection: null, extent, userVisible: true };
     }
     // Warp the preview onto Web Mercator ourselves, with x continuing past the world's edge so
     // that antimeridian-crossing images stay in one piece.
@@ -215,7 +270,7 @@ export class MapController {
       source: new ImageStatic({ url: toCanvasUrl(warped.image), imageExtent: warped.extent, projection: WEB_MERCATOR }),
       properties: { imageId: spec.id },
     });
-    return { layer, pixelProjection: null, extent, userVisible: true };
+    return { layer, info, pixelProjection: null, extent, userVisible: true };
   }
 
   private createGeoTiffSource(spec: ImageLayerSpec, projection: string): GeoTIFFSource {
@@ -253,6 +308,6 @@ export class MapController {
       source: new ImageStatic({ url, imageExtent: extent, projection, interpolate: true }),
       properties: { imageId: spec.id },
     });
-    return { layer, pixelProjection: projection, extent, userVisible: true, dispose: () => URL.revokeObjectURL(url) };
+    return { layer, info: spec.info, pixelProjection: projection, extent, userVisible: true, dispose: () => URL.revokeObjectURL(url) };
   }
 }

@@ -15,6 +15,8 @@ interface LoadedModel {
   session: ModelSession;
   options: LoadOptions;
   result: LoadResult;
+  /** Bytes of the non-ONNX runtime files (tokenizer, config), by manifest path. */
+  auxiliary: Map<string, ArrayBuffer>;
 }
 
 async function probeWebGpu(): Promise<GpuProbe> {
@@ -97,13 +99,28 @@ export class ModelWorkerHost implements ModelWorkerApi {
       loadMs: fetchMs + createMs,
       warmupMs,
     };
-    return { session, options, result };
+    const auxiliary = new Map(files.filter((f) => f !== onnx).map((f) => [f.file.path, f.bytes]));
+    return { session, options, result, auxiliary };
   }
 
   private async model(modelId: string): Promise<LoadedModel> {
     const pending = this.loaded.get(modelId);
     if (!pending) throw new Error(`Model "${modelId}" is not loaded in this worker; call load() first`);
     return pending;
+  }
+
+  /** Parsed JSON of a loaded model's file of the given role (for family pre/post-processing). */
+  protected async auxiliaryJson<T>(modelId: string, role: 'tokenizer' | 'config', nameHint?: string): Promise<T> {
+    const model = await this.model(modelId);
+    const file = model.session.entry.files.find((f) => f.role === role && (!nameHint || f.path.includes(nameHint)));
+    const bytes = file && model.auxiliary.get(file.path);
+    if (!file || !bytes) throw new Error(`Model "${modelId}" has no ${role} file${nameHint ? ` matching "${nameHint}"` : ''} in the manifest`);
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  }
+
+  /** The manifest entry of a loaded model. */
+  protected async entryOf(modelId: string): Promise<ModelEntry> {
+    return (await this.model(modelId)).session.entry;
   }
 
   async run(modelId: string, feeds: TensorMap, outputNames?: string[]): Promise<RunResult> {

@@ -8,6 +8,7 @@ import type { ModelWorkerApi } from './modelWorkerApi';
 
 const workerFactories: Record<string, () => Worker> = {
   tiny: () => new Worker(new URL('./tiny.worker.ts', import.meta.url), { type: 'module', name: 'rslens-tiny' }),
+  search: () => new Worker(new URL('./search.worker.ts', import.meta.url), { type: 'module', name: 'rslens-search' }),
 };
 
 interface FamilyWorker {
@@ -46,8 +47,11 @@ export function modelWorkerFor(family: string): Comlink.Remote<ModelWorkerApi> {
  * A comlink call never settles if its worker dies: race it against the
  * worker's failure so callers get an error instead of a hang.
  */
-export function callModelWorker<T>(family: string, call: (api: Comlink.Remote<ModelWorkerApi>) => Promise<T>): Promise<T> {
-  const api = modelWorkerFor(family);
+export function callModelWorker<T, Api extends ModelWorkerApi = ModelWorkerApi>(
+  family: string,
+  call: (api: Comlink.Remote<Api>) => Promise<T>,
+): Promise<T> {
+  const api = modelWorkerFor(family) as unknown as Comlink.Remote<Api>;
   return Promise.race([call(api), families.get(family)!.died]);
 }
 

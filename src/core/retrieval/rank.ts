@@ -1,0 +1,47 @@
+/** A ranked hit: row index into the vector matrix and its cosine similarity. */
+export interface Hit {
+  index: number;
+  score: number;
+}
+
+/**
+ * Top-k rows of `vectors` (row-major, `dim` columns, rows L2-normalised) by dot product
+ * with `query`. Keeps a small sorted buffer instead of sorting all scores: 10,000×256
+ * takes a few milliseconds.
+ */
+export function topK(vectors: Float32Array, dim: number, query: Float32Array, k: number): Hit[] {
+  if (query.length !== dim) throw new Error(`query has ${query.length} dimensions, index has ${dim}`);
+  const rows = Math.floor(vectors.length / dim);
+  const keep = Math.min(k, rows);
+  const hits: Hit[] = [];
+  for (let r = 0; r < rows; r++) {
+    let score = 0;
+    const base = r * dim;
+    for (let d = 0; d < dim; d++) score += vectors[base + d] * query[d];
+    if (hits.length < keep) {
+      hits.push({ index: r, score });
+      if (hits.length === keep) hits.sort((a, b) => b.score - a.score);
+    } else if (keep > 0 && score > hits[keep - 1].score) {
+      // Insert into the sorted buffer, dropping the lowest.
+      let i = keep - 1;
+      while (i > 0 && hits[i - 1].score < score) {
+        hits[i] = hits[i - 1];
+        i--;
+      }
+      hits[i] = { index: r, score };
+    }
+  }
+  if (hits.length < keep || keep === rows) hits.sort((a, b) => b.score - a.score);
+  return hits;
+}
+
+/** L2-normalises each row in place (zero rows stay zero). */
+export function normaliseRows(vectors: Float32Array, dim: number): Float32Array {
+  for (let base = 0; base < vectors.length; base += dim) {
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += vectors[base + d] ** 2;
+    norm = Math.sqrt(norm);
+    if (norm > 0) for (let d = 0; d < dim; d++) vectors[base + d] /= norm;
+  }
+  return vectors;
+}

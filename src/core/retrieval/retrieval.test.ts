@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { normaliseRows, topK } from './rank';
+import { recallAtK } from './recall';
+
+describe('topK', () => {
+  it('ranks rows by dot product, best first', () => {
+    const vectors = normaliseRows(new Float32Array([1, 0, 0, 1, 1, 1, -1, 0]), 2);
+    const hits = topK(vectors, 2, new Float32Array([1, 0]), 3);
+    expect(hits.map((h) => h.index)).toEqual([0, 2, 1]);
+    expect(hits[0].score).toBeCloseTo(1);
+    expect(hits[1].score).toBeCloseTo(Math.SQRT1_2);
+  });
+
+  it('matches a full sort on random data', () => {
+    const dim = 8;
+    const rows = 500;
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    const vectors = normaliseRows(Float32Array.from({ length: rows * dim }, rand), dim);
+    const query = normaliseRows(Float32Array.from({ length: dim }, rand), dim);
+    const expected = Array.from({ length: rows }, (_, r) => {
+      let s = 0;
+      for (let d = 0; d < dim; d++) s += vectors[r * dim + d] * query[d];
+      return { index: r, score: s };
+    }).sort((a, b) => b.score - a.score);
+    expect(topK(vectors, dim, query, 10).map((h) => h.index)).toEqual(expected.slice(0, 10).map((h) => h.index));
+    expect(topK(vectors, dim, query, 1000)).toHaveLength(rows);
+  });
+
+  it('refuses a query of the wrong size', () => {
+    expect(() => topK(new Float32Array(4), 2, new Float32Array(3), 1)).toThrow(/dimensions/);
+  });
+});
+
+describe('recallAtK', () => {
+  // 3 images × 6 texts; texts 0,1 → image 0; 2,3 → image 1; 4,5 → image 2.
+  const textImage = [0, 0, 1, 1, 2, 2];
+
+  it('is 100 for a perfect similarity matrix', () => {
+    const sim = [0.9, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.9, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.9, 0.8];
+    const r = recallAtK(sim, 3, textImage);
+    expect(r.imageToText).toEqual({ r1: 100, r5: 100, r10: 100 });
+    expect(r.textToImage).toEqual({ r1: 100, r5: 100, r10: 100 });
+    expect(r.meanRecall).toBe(100);
+  });
+
+  it('counts hand-computed ranks', () => {
+    // Image 0: its best text (1, 0.5) is beaten by text 4 (0.9) → rank 1 (misses R@1).
+    // Image 1: text 2 is top → rank 0. Image 2: texts 4/5 beaten by 0,1,2,3 → rank 4.
+    const sim = [
+      0.2, 0.5, 0.1, 0.1, 0.9, 0.0,
+      0.1, 0.1, 0.8, 0.3, 0.2, 0.2,
+      0.7, 0.7, 0.7, 0.7, 0.3, 0.1,
+    ];
+    const r = recallAtK(sim, 3, textImage);
+    expect(r.imageToText.r1).toBeCloseTo(100 / 3);
+    expect(r.imageToText.r5).toBe(100);
+    // Text → image: text0 col [0.2,0.1,0.7] → image 0 rank 1; text1 [0.5,0.1,0.7] rank 1;
+    // text2 [0.1,0.8,0.7] rank 0; text3 [0.1,0.3,0.7] rank 1; text4 [0.9,0.2,0.3] rank 1; text5 [0,0.2,0.1] rank 1.
+    expect(r.textToImage.r1).toBeCloseTo(100 / 6);
+    expect(r.textToImage.r5).toBe(100);
+    expect(r.meanRecall).toBeCloseTo((100 / 3 + 100 + 100 + 100 / 6 + 100 + 100) / 6);
+  });
+
+  it('gives no credit for ties with a constant model', () => {
+    const r = recallAtK(new Array(18).fill(0.5), 3, textImage);
+    expect(r.imageToText.r1).toBe(0);
+    expect(r.textToImage.r1).toBe(0);
+  });
+});

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RetrievalTokenizer, type CompactVocab } from './tokenizer';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '../../..');
+const shared = process.env.RSLENS_SHARED ? resolve(process.env.RSLENS_SHARED) : resolve(repoRoot, '../shared');
+const readJson = (p: string): unknown => JSON.parse(readFileSync(p, 'utf8'));
+
+interface Fixture {
+  max_length: number;
+  cases: { text: string; ids: number[]; clip_ids: number[] }[];
+}
+
+const fixture = readJson(resolve(here, 'fixtures/tokenizer-parity.json')) as Fixture;
+const vocab = readJson(resolve(repoRoot, 'models/retrieval/vocab.json')) as CompactVocab;
+const tokenizer = new RetrievalTokenizer(
+  readJson(resolve(shared, 'tokenizers/clip/tokenizer.json')) as object,
+  readJson(resolve(shared, 'tokenizers/clip/tokenizer_config.json')) as object,
+  vocab,
+);
+
+describe('RetrievalTokenizer parity with the Python training tokenizer', () => {
+  it('has the fixture length limits', () => {
+    expect(tokenizer.maxLength).toBe(fixture.max_length);
+    expect(fixture.cases.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it.each(fixture.cases.map((c, i) => [i, c] as const))('case %i: same CLIP and compact ids', (_i, c) => {
+    expect(tokenizer.clipIds(c.text).slice(0, fixture.max_length - 2)).toEqual(c.clip_ids);
+    expect(tokenizer.encode(c.text)).toEqual(c.ids);
+  });
+
+  it('truncates a 10,000-character string to max_length', () => {
+    const long = fixture.cases.find((c) => c.text.length === 10_000);
+    expect(long).toBeDefined();
+    expect(tokenizer.encode(long!.text)).toHaveLength(fixture.max_length);
+  });
+
+  it('pads batches with pad_id and a zero mask', () => {
+    const b = tokenizer.encodeBatch(['', 'a harbor with boats']);
+    const [n, len] = b.dims;
+    expect(n).toBe(2);
+    expect(b.inputIds[0]).toBe(BigInt(vocab.bos_id));
+    expect(b.inputIds[1]).toBe(BigInt(vocab.eos_id));
+    expect(b.inputIds[2]).toBe(BigInt(vocab.pad_id));
+    expect(b.attentionMask[2]).toBe(0n);
+    expect(Array.from(b.attentionMask.slice(len, 2 * len)).every((m) => m === 1n)).toBe(true);
+  });
+});

@@ -1,0 +1,166 @@
+import { useEffect, useState } from 'react';
+import { readRgbaWindow } from '../../core/raster/readWindow';
+import type { MapController } from '../../map/mapController';
+import { imageRegistry } from '../layers/imageRegistry';
+import { useLayersStore } from '../layers/layersStore';
+import { download, exportRows, toCsv } from './exportHits';
+import { MAX_QUERY_CHARS, useSearchStore, type SearchHit } from './searchStore';
+
+const THUMB = 96;
+
+/** A small picture of a hit's window, read from the loaded image itself. */
+function HitThumbnail({ hit }: { hit: SearchHit }) {
+  const [url, setUrl] = useState<string | null>(null);
+  useEffect(() => {
+    let alive = true;
+    let made: string | null = null;
+    const handle = imageRegistry.get(hit.item.imageId);
+    if (!handle) return;
+    const { width, height } = hit.item.window;
+    const scale = THUMB / Math.max(width, height);
+    const w = Math.max(1, Math.round(width * scale));
+    const h = Math.max(1, Math.round(height * scale));
+    void readRgbaWindow(handle.source, hit.item.window, w, h).then(async (rgba) => {
+      const canvas = new OffscreenCanvas(w, h);
+      canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(rgba.data), w, h), 0, 0);
+      made = URL.createObjectURL(await canvas.convertToBlob());
+      if (alive) setUrl(made);
+      else URL.revokeObjectURL(made);
+    });
+    return () => {
+      alive = false;
+      if (made) URL.revokeObjectURL(made);
+    };
+  }, [hit]);
+  return url ? <img src={url} alt={hit.item.fileName} /> : <div className="thumb-placeholder" />;
+}
+
+function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '–';
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  return `${Math.round(seconds / 60)} min`;
+}
+
+function IndexProgressView() {
+  const progress = useSearchStore((s) => s.progress);
+  const status = useSearchStore((s) => s.status);
+  if (!progress) return null;
+  const elapsed = (progress.updatedAt - progress.startedAt) / 1000;
+  const rate = progress.done / Math.max(elapsed, 1e-3);
+  const eta = (progress.total - progress.done) / rate;
+  return (
+    <div className="index-progress" data-testid="index-progress" data-done={progress.done} data-total={progress.total} data-embedded={progress.embedded} data-restored={progress.restored}>
+      <progress max={progress.total} value={progress.done} />
+      <div className="hint">
+        {progress.done}/{progress.total} · {rate.toFixed(1)} images/s
+        {status === 'indexing' && ` · ETA ${formatEta(eta)}`}
+        {progress.restored > 0 && ` · ${progress.restored} restored from the saved index`}
+      </div>
+    </div>
+  );
+}
+
+export function SearchPanel({ controller }: { controller: MapController }) {
+  const s = useSearchStore();
+  const images = useLayersStore((st) => st.images);
+  const [draft, setDraft] = useState(s.query);
+  const busy = s.status === 'indexing' || s.status === 'loading-models';
+
+  const exportAs = (kind: 'csv' | 'json') => {
+    const rows = exportRows(s.hits, images);
+    if (kind === 'csv') download('rslens-search.csv', toCsv(rows), 'text/csv');
+    else download('rslens-search.json', JSON.stringify({ query: s.query, results: rows }, null, 2), 'application/json');
+  };
+
+  return (
+    <div className="search-panel">
+      <h3>Index</h3>
+      <div className="field-row">
+        <label>
+          Tile px
+          <input type="number" min={64} step={64} value={s.tileSize} disabled={busy} onChange={(e) => s.setTiling(Number(e.target.value), s.overlap)} />
+        </label>
+        <label>
+          Overlap px
+          <input type="number" min={0} step={16} value={s.overlap} disabled={busy} onChange={(e) => s.setTiling(s.tileSize, Number(e.target.value))} />
+        </label>
+      </div>
+      <p className="hint">Images larger than 1.5 tiles are indexed as overlapping tiles; smaller ones whole.</p>
+      <div className="button-row">
+        <button onClick={() => void s.buildIndex()} disabled={busy}>
+          Index {images.length} image{images.length === 1 ? '' : 's'}
+        </button>
+        <button onClick={() => void s.cancel()} disabled={s.status !== 'indexing'}>
+          Cancel
+        </button>
+      </div>
+      <div className="hint" data-testid="index-status" data-status={s.status}>
+        {s.status === 'loading-models' && 'Loading the retrieval models…'}
+        {s.status === 'ready' && `Index ready: ${s.items.length} item${s.items.length === 1 ? '' : 's'}.`}
+        {s.status === 'cancelled' && `Cancelled: ${s.items.length} items searchable.`}
+        {s.message && ` ${s.message}`}
+      </div>
+      <IndexProgressView />
+      {s.skipped.length > 0 && (
+        <ul className="problems" aria-label="Skipped images">
+          <li role="status">
+            {s.skipped.length} image{s.skipped.length === 1 ? '' : 's'} skipped:
+            {s.skipped.map((k) => (
+              <div key={k.fileName}>
+                <strong>{k.fileName}</strong>: {k.reason}
+              </div>
+            ))}
+          </li>
+        </ul>
+      )}
+
+      <h3>Search</h3>
+      <form
+        className="query-row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void s.search(draft);
+        }}
+      >
+        <input
+          type="search"
+          aria-label="Search query"
+          placeholder="e.g. storage tanks beside a river"
+          value={draft}
+          maxLength={MAX_QUERY_CHARS * 10}
+          onChange={(e) => setDraft(e.target.value)}
+        />
+        <button type="submit" disabled={busy}>
+          Search
+        </button>
+      </form>
+      {s.queryNote && <p className="hint" data-testid="query-note">{s.queryNote}</p>}
+      {s.timings && (
+        <p className="hint" data-testid="search-timings">
+          text {s.timings.embedMs.toFixed(0)} ms · ranking {s.items.length} vectors {s.timings.rankMs.toFixed(1)} ms
+        </p>
+      )}
+      {s.hits.length > 0 && (
+        <>
+          <div className="button-row">
+            <button onClick={() => exportAs('csv')}>Export CSV</button>
+            <button onClick={() => exportAs('json')}>Export JSON</button>
+          </div>
+          <ol className="hits" aria-label="Search results">
+            {s.hits.map((hit, i) => (
+              <li key={i} data-testid="search-hit" data-file={hit.item.fileName} data-score={hit.score.toFixed(4)} onClick={() => controller.focusWindow(hit.item.imageId, hit.item.window)}>
+                <HitThumbnail hit={hit} />
+                <div>
+                  <div className="layer-name">{hit.item.fileName}</div>
+                  <div className="layer-meta">
+                    {hit.item.tile ? `tile ${hit.item.tile.col},${hit.item.tile.row}` : 'whole image'} · score {hit.score.toFixed(3)}
+                  </div>
+                </div>
+              </li>
+            ))}
+          </ol>
+        </>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,237 @@
+/**
+ * Search slice: an index of embeddings over the loaded images (whole images, or tiles of big
+ * ones), persisted per file content and model version, and text queries ranked against it.
+ */
+import * as Comlink from 'comlink';
+import { create } from 'zustand';
+import { findModel } from '../../core/models/manifest';
+import { planTiles } from '../../core/raster/tiler';
+import type { PixelWindow } from '../../core/raster/types';
+import { topK } from '../../core/retrieval/rank';
+import { contentHash } from '../../io/contentHash';
+import { callModelWorker } from '../../workers/modelWorkers';
+import type { SearchWorkerApi } from '../../workers/searchWorkerApi';
+import { imageRegistry } from '../layers/imageRegistry';
+import { useLayersStore, type LoadedImage } from '../layers/layersStore';
+import { useModelsStore } from '../models/modelsStore';
+import { cacheKey, vectorCache } from './vectorCache';
+
+export const IMAGE_TOWER = 'retrieval-image';
+export const TEXT_TOWER = 'retrieval-text';
+export const MAX_QUERY_CHARS = 1000;
+const RESULT_COUNT = 20;
+
+/** One indexed item: a whole image or one tile of it. */
+export interface IndexedItem {
+  imageId: string;
+  fileName: string;
+  window: PixelWindow;
+  /** Tile position for display, or null for a whole image. */
+  tile: { col: number; row: number } | null;
+}
+
+export interface SearchHit {
+  item: IndexedItem;
+  score: number;
+}
+
+export interface IndexProgress {
+  done: number;
+  total: number;
+  startedAt: number;
+  /** When `done` last changed (performance.now()), for the rate and ETA. */
+  updatedAt: number;
+  /** Windows embedded by the model in this run (cached ones excluded). */
+  embedded: number;
+  /** Windows restored from IndexedDB in this run. */
+  restored: number;
+}
+
+export type IndexStatus = 'idle' | 'loading-models' | 'indexing' | 'ready' | 'cancelled' | 'error';
+
+interface SearchState {
+  status: IndexStatus;
+  message: string | null;
+  items: IndexedItem[];
+  vectors: Float32Array;
+  dim: number;
+  progress: IndexProgress | null;
+  skipped: { fileName: string; reason: string }[];
+  /** Tile side in full-res pixels for images larger than 1.5 tiles; overlap in pixels. */
+  tileSize: number;
+  overlap: number;
+  query: string;
+  hits: SearchHit[];
+  timings: { embedMs: number; rankMs: number } | null;
+  queryNote: string | null;
+
+  setTiling(tileSize: number, overlap: number): void;
+  buildIndex(): Promise<void>;
+  cancel(): Promise<void>;
+  search(query: string): Promise<void>;
+  forgetImage(imageId: string): void;
+}
+
+let currentJob: string | null = null;
+
+/** Windows to embed for an image: the whole image, or overlapping tiles of a big one. */
+export function windowsFor(image: LoadedImage, tileSize: number, overlap: number): { window: PixelWindow; tile: IndexedItem['tile'] }[] {
+  const { width, height } = image.info;
+  if (Math.max(width, height) <= tileSize * 1.5) return [{ window: { x: 0, y: 0, width, height }, tile: null }];
+  return planTiles(width, height, { tileSize, overlap }).tiles.map((t) => ({ window: t.window, tile: { col: t.col, row: t.row } }));
+}
+
+async function loadTowers(): Promise<string> {
+  const models = useModelsStore.getState();
+  if (!models.manifest) await models.init();
+  const manifest = useModelsStore.getState().manifest;
+  if (!manifest) throw new Error(useModelsStore.getState().manifestError ?? 'model manifest unavailable');
+  for (const id of [IMAGE_TOWER, TEXT_TOWER]) {
+    const loaded = await useModelsStore.getState().loadModel(id);
+    if (!loaded) throw new Error(`Could not load model "${id}": ${useModelsStore.getState().models[id]?.error ?? 'unknown error'}`);
+  }
+  const image = findModel(manifest, IMAGE_TOWER);
+  return `${image.id}@${image.version}`;
+}
+
+function appendVectors(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+export const useSearchStore = create<SearchState>()((set, get) => ({
+  status: 'idle',
+  message: null,
+  items: [],
+  vectors: new Float32Array(0),
+  dim: 0,
+  progress: null,
+  skipped: [],
+  tileSize: 512,
+  overlap: 64,
+  query: '',
+  hits: [],
+  timings: null,
+  queryNote: null,
+
+  setTiling(tileSize, overlap) {
+    set({ tileSize: Math.max(64, Math.round(tileSize)), overlap: Math.max(0, Math.min(Math.round(overlap), Math.round(tileSize / 2))) });
+  },
+
+  async buildIndex() {
+    if (get().status === 'indexing' || get().status === 'loading-models') return;
+    const images = useLayersStore.getState().images;
+    if (images.length === 0) {
+      set({ status: 'error', message: 'Load some images first: there is nothing to index.' });
+      return;
+    }
+    const { tileSize, overlap } = get();
+    const tiling = `t${tileSize}o${overlap}`;
+    set({ status: 'loading-models', message: 'Loading the retrieval models…', skipped: [], hits: [] });
+    let modelKey: string;
+    try {
+      modelKey = await loadTowers();
+      await vectorCache.pruneOtherModels(modelKey);
+    } catch (err) {
+      set({ status: 'error', message: (err as Error).message });
+      return;
+    }
+
+    const plans = images.map((image) => ({ image, windows: windowsFor(image, tileSize, overlap) }));
+    const total = plans.reduce((n, p) => n + p.windows.length, 0);
+    const job = `index-${Date.now()}`;
+    currentJob = job;
+    // Rebuild from scratch: items and vectors stay aligned row for row.
+    set({ status: 'indexing', message: null, items: [], vectors: new Float32Array(0), dim: 0, progress: { done: 0, total, startedAt: performance.now(), updatedAt: performance.now(), embedded: 0, restored: 0 } });
+    const bump = (patch: Partial<IndexProgress>) => set((s) => ({ progress: s.progress && { ...s.progress, ...patch, updatedAt: performance.now() } }));
+
+    for (const { image, windows } of plans) {
+      if (currentJob !== job) break;
+      const handle = imageRegistry.get(image.id);
+      if (!handle) continue; // removed meanwhile
+      const base = get().progress!.done;
+      try {
+        const key = cacheKey(modelKey, await contentHash(handle.file), tiling);
+        let cached = await vectorCache.get(key);
+        const fromCache = !!cached && cached.windows.length === windows.length;
+        if (!fromCache) {
+          const onProgress = Comlink.proxy((done: number) => bump({ done: base + done }));
+          const result = await callModelWorker<Awaited<ReturnType<SearchWorkerApi['embedWindows']>>, SearchWorkerApi>('search', (w) =>
+            w.embedWindows(IMAGE_TOWER, handle.file, image.name, windows.map((p) => p.window), job, onProgress),
+          );
+          if (result.cancelled) break;
+          cached = { windows: windows.map((p) => p.window), vectors: result.vectors, dim: result.dim };
+          await vectorCache.set(key, cached);
+        }
+        if (currentJob !== job || !imageRegistry.get(image.id)) continue;
+        const items = windows.map((p) => ({ imageId: image.id, fileName: image.name, window: p.window, tile: p.tile }));
+        set((s) => ({ items: [...s.items, ...items], vectors: appendVectors(s.vectors, cached!.vectors), dim: cached!.dim }));
+        const p = get().progress!;
+        bump({
+          done: base + windows.length,
+          embedded: p.embedded + (fromCache ? 0 : windows.length),
+          restored: p.restored + (fromCache ? windows.length : 0),
+        });
+      } catch (err) {
+        set((s) => ({ skipped: [...s.skipped, { fileName: image.name, reason: (err as Error).message }] }));
+        bump({ done: base + windows.length });
+      }
+    }
+    const cancelled = currentJob !== job;
+    if (!cancelled) currentJob = null;
+    set({ status: cancelled ? 'cancelled' : 'ready' });
+    if (get().query) await get().search(get().query);
+  },
+
+  async cancel() {
+    const job = currentJob;
+    if (!job) return;
+    currentJob = null;
+    await callModelWorker<void, SearchWorkerApi>('search', (w) => w.cancel(job)).catch(() => {});
+    set({ status: 'cancelled', message: 'Indexing cancelled: the images finished so far stay searchable.' });
+  },
+
+  async search(query) {
+    const trimmed = query.trim();
+    set({ query });
+    if (!trimmed) {
+      set({ hits: [], queryNote: 'Type what to look for, e.g. "storage tanks beside a river".', timings: null });
+      return;
+    }
+    if (get().items.length === 0) {
+      set({ hits: [], queryNote: 'Index the loaded images first.', timings: null });
+      return;
+    }
+    const text = trimmed.slice(0, MAX_QUERY_CHARS);
+    const note = trimmed.length > MAX_QUERY_CHARS ? `Query cut to its first ${MAX_QUERY_CHARS} characters (the model reads at most a few dozen words).` : null;
+    try {
+      await loadTowers();
+      const embedded = await callModelWorker<Awaited<ReturnType<SearchWorkerApi['embedTexts']>>, SearchWorkerApi>('search', (w) => w.embedTexts(TEXT_TOWER, [text]));
+      const { vectors, dim, items } = get();
+      const t0 = performance.now();
+      const ranked = topK(vectors, dim, embedded.vectors, RESULT_COUNT);
+      const rankMs = performance.now() - t0;
+      set({ hits: ranked.map((h) => ({ item: items[h.index], score: h.score })), timings: { embedMs: embedded.ms, rankMs }, queryNote: note });
+    } catch (err) {
+      set({ hits: [], queryNote: `Search failed: ${(err as Error).message}`, timings: null });
+    }
+  },
+
+  forgetImage(imageId) {
+    const { items, vectors, dim } = get();
+    const keep = items.map((item, i) => (item.imageId === imageId ? -1 : i)).filter((i) => i >= 0);
+    if (keep.length === items.length) return;
+    const next = new Float32Array(keep.length * dim);
+    keep.forEach((row, i) => next.set(vectors.subarray(row * dim, (row + 1) * dim), i * dim));
+    set((s) => ({ items: keep.map((i) => items[i]), vectors: next, hits: s.hits.filter((h) => h.item.imageId !== imageId) }));
+  },
+}));
+
+// Images removed from the map leave the index too.
+useLayersStore.subscribe((state, previous) => {
+  if (state.images === previous.images) return;
+  const present = new Set(state.images.map((i) => i.id));
+  for (const image of previous.images) if (!present.has(image.id)) useSearchStore.getState().forgetImage(image.id);
+});

@@ -1,0 +1,17 @@
+import type { ModelWorkerApi } from './modelWorkerApi';
+import type { PixelWindow } from '../core/raster/types';
+import type { EmbedWindowsResult, TextEmbeddingsResult } from '../core/retrieval/embed';
+
+export type { EmbedWindowsResult };
+
+export interface TextEmbeddings extends TextEmbeddingsResult {
+  ms: number;
+}
+
+/** The search worker: the generic model API plus the two retrieval towers' jobs. */
+export interface SearchWorkerApi extends ModelWorkerApi {
+  embedTexts(modelId: string, texts: string[]): Promise<TextEmbeddings>;
+  /** Embeds windows of a dropped file; stops early (cancelled: true) after cancel(jobId). */
+  embedWindows(modelId: string, file: Blob, name: string, windows: PixelWindow[], jobId: string, onProgress?: (done: number) => void): Promise<EmbedWindowsResult>;
+  cancel(jobId: string): Promise<void>;
+}
