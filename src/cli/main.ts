@@ -16,6 +16,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await match.command.run(match.args);
   } catch (err) {
+    if (String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${match.command.name}: ${(err as Error).message}\nUsage: ${match.command.usage ?? match.command.name}\n`);
+      return EXIT_USAGE;
+    }
     process.stderr.write(`${match.command.name}: ${(err as Error).stack ?? err}\n`);
     return EXIT_FAILED;
   }

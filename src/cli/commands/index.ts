@@ -3,10 +3,11 @@ import { CommandRegistry } from '../registry';
 import { bench } from './bench';
 import { modelsVerify } from './models';
 import { runModel } from './run';
+import { evalRetrieval, evalZeroShot } from './evalRetrieval';
 
 export function createRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
-  registry.add(modelsVerify, runModel, bench);
+  registry.add(modelsVerify, runModel, bench, evalRetrieval, evalZeroShot);
   registry.add({
     name: 'help',
     summary: 'show this list',
