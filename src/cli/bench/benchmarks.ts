@@ -6,36 +6,10 @@ import { findModel } from '../../core/models/manifest';
 import { zeroTensor, type TensorMap } from '../../core/models/tensor';
 import { readManifest } from '../manifestFiles';
 import { createNodeSession, runNodeSession } from '../ortNode';
+import { indexChromiumBenchmark, indexNodeBenchmark, rankBenchmark } from './retrievalBench';
+import { latencyStats, type Benchmark } from './stats';
 
-export interface BenchResult {
-  benchmark: string;
-  runtime: string;
-  iterations: number;
-  meanMs: number;
-  p50Ms: number;
-  p90Ms: number;
-  minMs: number;
-}
-
-export interface Benchmark {
-  name: string;
-  description: string;
-  run(): Promise<BenchResult>;
-}
-
-export function latencyStats(benchmark: string, runtime: string, samplesMs: number[]): BenchResult {
-  const sorted = [...samplesMs].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return {
-    benchmark,
-    runtime,
-    iterations: sorted.length,
-    meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-    p50Ms: at(0.5),
-    p90Ms: at(0.9),
-    minMs: sorted[0],
-  };
-}
+export type { Benchmark, BenchResult } from './stats';
 
 /** Latency of one model on onnxruntime-node with zero inputs of its manifest shapes. */
 function nodeModelLatency(modelId: string, iterations: number, warmup = 5): Benchmark {
@@ -62,4 +36,4 @@ function nodeModelLatency(modelId: string, iterations: number, warmup = 5): Benc
   };
 }
 
-export const benchmarks: Benchmark[] = [nodeModelLatency('tiny-cnn', 200)];
+export const benchmarks: Benchmark[] = [nodeModelLatency('tiny-cnn', 200), rankBenchmark, indexNodeBenchmark, indexChromiumBenchmark];

@@ -28,8 +28,9 @@ export const bench: Command = {
         { key: 'p50Ms', label: 'p50', digits: 3 },
         { key: 'p90Ms', label: 'p90', digits: 3 },
         { key: 'minMs', label: 'min', digits: 3 },
+        { key: 'throughput' },
       ],
-      rows: results.map((r) => ({ ...r })),
+      rows: results.map((r) => ({ ...r, throughput: r.perSecond !== undefined ? `${r.perSecond.toFixed(1)} ${r.unit ?? '/s'}` : null })),
       metrics: { benchmarks: Object.fromEntries(results.map((r) => [r.benchmark, r])) },
     });
     return EXIT_OK;

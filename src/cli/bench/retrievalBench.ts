@@ -1,0 +1,74 @@
+/** Benchmarks of the search capability: indexing throughput (Node, Chromium) and ranking. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { normaliseRows, topK } from '../../core/retrieval/rank';
+import { embedImageFiles, loadRetrieval } from '../commands/evalRetrieval';
+import { sharedDir } from '../paths';
+import { latencyStats, type Benchmark } from './stats';
+import { withBrowserApp } from './browserApp';
+
+function valImages(count: number): string[] {
+  const jsonl = path.join(sharedDir, 'data/rsicd/val.jsonl');
+  return readFileSync(jsonl, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .slice(0, count)
+    .map((l) => path.join(path.dirname(jsonl), (JSON.parse(l) as { image: string }).image));
+}
+
+export const rankBenchmark: Benchmark = {
+  name: 'search-rank-10k',
+  description: 'search: top-20 of 10,000 indexed 256-d vectors for one query (the ranking after the text is embedded)',
+  async run() {
+    const dim = 256;
+    let seed = 1;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const vectors = normaliseRows(Float32Array.from({ length: 10_000 * dim }, rand), dim);
+    const samples: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const query = normaliseRows(Float32Array.from({ length: dim }, rand), dim);
+      const t0 = performance.now();
+      topK(vectors, dim, query, 20);
+      if (i >= 10) samples.push(performance.now() - t0);
+    }
+    return latencyStats(this.name, 'node (same code as the page)', samples);
+  },
+};
+
+export const indexNodeBenchmark: Benchmark = {
+  name: 'search-index-node',
+  description: 'search: embedding 48 RSICD val images (decode + resample + image tower) on onnxruntime-node',
+  async run() {
+    const { imageEntry, runImage } = await loadRetrieval();
+    const files = valImages(48);
+    await embedImageFiles(imageEntry, runImage, files.slice(0, 4)); // warm-up
+    const samples: number[] = [];
+    for (const file of files) {
+      const t0 = performance.now();
+      await embedImageFiles(imageEntry, runImage, [file]);
+      samples.push(performance.now() - t0);
+    }
+    const result = latencyStats(this.name, 'onnxruntime-node cpu', samples);
+    return { ...result, perSecond: 1000 / result.meanMs, unit: 'images/s' };
+  },
+};
+
+export const indexChromiumBenchmark: Benchmark = {
+  name: 'search-index-chromium',
+  description: 'search: indexing 48 RSICD val images in the app (Chromium, WASM backend), images/s from the progress bar',
+  async run() {
+    const files = valImages(48);
+    return withBrowserApp('/?backend=wasm', async (app) => {
+      await app.dropFiles(files);
+      await app.page.getByRole('tab', { name: 'search' }).click();
+      const start = performance.now();
+      await app.page.getByRole('button', { name: /^Index \d+ images/ }).click();
+      await app.page.getByTestId('index-status').and(app.page.locator('[data-status="ready"]')).waitFor({ timeout: 300_000 });
+      const totalMs = performance.now() - start;
+      const embedded = Number(await app.page.getByTestId('index-progress').getAttribute('data-embedded'));
+      // Includes the model load (from cache after the first run); per-image mean over the whole job.
+      const perImage = totalMs / embedded;
+      return { ...latencyStats(this.name, 'chromium wasm (incl. model load)', [perImage]), iterations: embedded, perSecond: 1000 / perImage, unit: 'images/s' };
+    });
+  },
+};
