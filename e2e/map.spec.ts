@@ -61,6 +61,12 @@ test.describe('map workspace', () => {
     await expect(layerRow(page, 'P0706.png')).toContainText('1111×1182 px');
     await expect(layerRow(page, 'P0706.png').getByTestId('layer-crs')).toHaveText('pixel coordinates');
     await expect(page.getByTestId('thumbnail')).toHaveCount(2);
+    // The last loaded picture is shown in its own pixel frame, with a way back to the map.
+    await expect(page.getByTestId('frame-banner')).toContainText('P0706.png');
+    await page.getByRole('button', { name: 'Back to map' }).click();
+    await expect(page.getByTestId('frame-banner')).toHaveCount(0);
+    await page.getByRole('button', { name: 'Zoom to airport_1.jpg' }).click();
+    await expect(page.getByTestId('frame-banner')).toContainText('airport_1.jpg');
     expect(errors).toEqual([]);
   });
 

@@ -1,5 +1,7 @@
 import { useEffect, useState } from 'react';
 import { MapView } from '../map/MapView';
+import { FrameBanner } from '../map/FrameBanner';
+import { useLayersStore } from '../features/layers/layersStore';
 import { MapController } from '../map/mapController';
 import { LayersPanel } from '../features/layers/LayersPanel';
 import { ingestFiles } from '../features/layers/ingest';
@@ -56,6 +58,7 @@ export function App() {
   return (
     <div className="app">
       <MapView controller={controller} />
+      <FrameBanner controller={controller} nameOf={(id) => useLayersStore.getState().images.find((i) => i.id === id)?.name} />
       <aside className="side-panel" aria-label="Side panel">
         <header className="brand">
           RS Lens <ModelsStatusBadge />

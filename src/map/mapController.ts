@@ -117,6 +117,8 @@ export class MapController {
   private readonly geoView: View;
   private activePixelImage: string | null = null;
   private readonly highlight = new VectorSource();
+  private readonly mousePosition = new MousePosition({ coordinateFormat: createStringXY(5), projection: 'EPSG:4326', className: 'ol-mouse-position' });
+  private readonly frameListeners = new Set<(frame: string) => void>();
 
   constructor(target?: HTMLElement) {
     this.geoView = new View({ projection: WEB_MERCATOR, center: [0, 2_000_000], zoom: 2, constrainResolution: false });
@@ -134,7 +136,7 @@ export class MapController {
       ],
       controls: defaultControls({ attribution: false }).extend([
         new ScaleLine(),
-        new MousePosition({ coordinateFormat: createStringXY(5), projection: 'EPSG:4326', className: 'ol-mouse-position' }),
+        this.mousePosition,
       ]),
     });
   }
@@ -181,8 +183,7 @@ export class MapController {
     const entry = this.entries.get(id);
     if (!entry) return;
     if (entry.pixelProjection) {
-      if (this.activePixelImage !== id) this.highlight.clear();
-      this.activePixelImage = id;
+      this.setFrame(id);
       const view = new View({ projection: entry.pixelProjection, center: getCenter(entry.extent), zoom: 1, maxZoom: 12 });
       this.map.setView(view);
       view.fit(entry.extent, { padding: [20, 20, 20, 20] });
@@ -232,14 +233,36 @@ export class MapController {
     this.highlight.clear();
   }
 
+  /** Called with the new frame ('geo' or a picture's id) whenever the view changes frame. */
+  onFrameChange(listener: (frame: string) => void): () => void {
+    this.frameListeners.add(listener);
+    return () => this.frameListeners.delete(listener);
+  }
+
+  /** Back to the Web Mercator map of georeferenced images. */
+  showMap(): void {
+    this.showGeoView();
+    this.refreshVisibility();
+  }
+
+  private setFrame(pixelImage: string | null): void {
+    if (this.activePixelImage === pixelImage) return;
+    this.highlight.clear();
+    this.activePixelImage = pixelImage;
+    // Pictures have no lon/lat: show their pixel coordinates (x right, y up from the bottom).
+    const entry = pixelImage ? this.entries.get(pixelImage) : null;
+    this.mousePosition.setProjection(entry?.pixelProjection ?? 'EPSG:4326');
+    this.mousePosition.setCoordinateFormat(createStringXY(entry ? 0 : 5));
+    for (const listener of this.frameListeners) listener(this.currentFrame());
+  }
+
   /** Which frame the view shows: 'geo', or the id of the picture shown in pixel space. */
   currentFrame(): string {
     return this.activePixelImage ?? 'geo';
   }
 
   private showGeoView(): void {
-    if (this.activePixelImage !== null) this.highlight.clear();
-    this.activePixelImage = null;
+    this.setFrame(null);
     if (this.map.getView() !== this.geoView) this.map.setView(this.geoView);
   }
 
