@@ -6,7 +6,6 @@ import { RetrievalTokenizer, type CompactVocab } from './tokenizer';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');
-const shared = process.env.RSLENS_SHARED ? resolve(process.env.RSLENS_SHARED) : resolve(repoRoot, '../shared');
 const readJson = (p: string): unknown => JSON.parse(readFileSync(p, 'utf8'));
 
 interface Fixture {
@@ -16,9 +15,11 @@ interface Fixture {
 
 const fixture = readJson(resolve(here, 'fixtures/tokenizer-parity.json')) as Fixture;
 const vocab = readJson(resolve(repoRoot, 'models/retrieval/vocab.json')) as CompactVocab;
+// The files the app ships (models/retrieval/clip-tokenizer*.json, written by
+// models/retrieval/tokenizer_export.py); the Python fixture came from ../shared's originals.
 const tokenizer = new RetrievalTokenizer(
-  readJson(resolve(shared, 'tokenizers/clip/tokenizer.json')) as object,
-  readJson(resolve(shared, 'tokenizers/clip/tokenizer_config.json')) as object,
+  readJson(resolve(repoRoot, 'models/retrieval/clip-tokenizer.json')) as object,
+  readJson(resolve(repoRoot, 'models/retrieval/clip-tokenizer_config.json')) as object,
   vocab,
 );
 
