@@ -17,6 +17,11 @@ export default tseslint.config(
     },
   },
   {
+    // Small Node scripts of the model pipeline (ONNX checks with onnxruntime-node).
+    files: ['models/**/*.{js,mjs,cjs,ts}'],
+    languageOptions: { globals: { ...globals.node } },
+  },
+  {
     // The core layer runs in Node and in workers: no DOM, React or ORT.
     files: ['src/core/**/*.ts'],
     rules: {
