@@ -143,37 +143,63 @@ const IMAGE_EXT = /\.(jpe?g|png|tiff?)$/i;
 /** Prompt ensemble for a class name; the class embedding is their normalised mean. */
 const PROMPTS = ['a satellite image of {}.', 'an aerial photograph of {}.', 'there is a {} in the picture.', 'many {} in this remote sensing image.'];
 
+/** Class folders: PATH/<class>/<images>, folder name = class, `_` read as a space. */
+function samplesFromDir(dir: string, limit: number) {
+  const classes = readdirSync(dir).filter((d) => statSync(path.join(dir, d)).isDirectory()).sort();
+  const samples = classes.flatMap((c, label) =>
+    readdirSync(path.join(dir, c))
+      .filter((f) => IMAGE_EXT.test(f))
+      .sort()
+      .slice(0, limit)
+      .map((f) => ({ file: path.join(dir, c, f), label })),
+  );
+  return { names: classes.map((c) => c.replace(/_/g, ' ')), samples };
+}
+
+/** The images of a jsonl, classed by a labels.json ({file: "DenseResidential"} → "dense residential"). */
+function samplesFromLabels(jsonl: string, labelsFile: string, limit: number) {
+  const labels = JSON.parse(readFileSync(labelsFile, 'utf8')) as Record<string, string>;
+  const images = readFileSync(jsonl, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => (JSON.parse(l) as { image: string }).image);
+  const labelOf = (image: string) => labels[path.basename(image)];
+  const classes = [...new Set(images.map(labelOf).filter(Boolean))].sort();
+  const samples = classes.flatMap((c, label) =>
+    images
+      .filter((image) => labelOf(image) === c)
+      .slice(0, limit)
+      .map((image) => ({ file: path.join(path.dirname(jsonl), image), label })),
+  );
+  const spaced = (c: string) => c.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ').toLowerCase();
+  return { names: classes.map(spaced), samples };
+}
+
 export const evalZeroShot: Command = {
   name: 'eval zeroshot',
-  usage: 'eval zeroshot --dir PATH [--limit-per-class N]',
-  summary: 'prompt-based zero-shot classification top-1 on PATH/<class>/<images> (folder name = class, _ read as space)',
+  usage: 'eval zeroshot (--dir PATH | --jsonl FILE --labels FILE) [--limit-per-class N]',
+  summary: 'prompt-based zero-shot top-1 on PATH/<class>/<images> (folder = class, _ = space), or on a jsonl classed by labels.json',
   async run(args) {
-    const flags = parseFlags(args, ['dir', 'limit-per-class']);
-    if (!flags.dir) {
-      process.stderr.write('eval zeroshot: --dir PATH is required (one sub-folder of images per class)\n');
-      return EXIT_USAGE;
-    }
-    const dir = path.resolve(flags.dir);
-    const classes = readdirSync(dir).filter((d) => statSync(path.join(dir, d)).isDirectory()).sort();
-    if (classes.length < 2) {
-      process.stderr.write(`eval zeroshot: ${dir} must hold at least two class folders\n`);
-      return EXIT_USAGE;
-    }
+    const flags = parseFlags(args, ['dir', 'jsonl', 'labels', 'limit-per-class']);
     const limit = flags['limit-per-class'] ? Number(flags['limit-per-class']) : Infinity;
-    const samples = classes.flatMap((c, label) =>
-      readdirSync(path.join(dir, c))
-        .filter((f) => IMAGE_EXT.test(f))
-        .sort()
-        .slice(0, limit)
-        .map((f) => ({ file: path.join(dir, c, f), label })),
-    );
+    let classed;
+    if (flags.dir) classed = samplesFromDir(path.resolve(flags.dir), limit);
+    else if (flags.jsonl && flags.labels) classed = samplesFromLabels(path.resolve(flags.jsonl), path.resolve(flags.labels), limit);
+    else {
+      process.stderr.write('eval zeroshot: give --dir PATH (one sub-folder of images per class) or --jsonl FILE --labels FILE\n');
+      return EXIT_USAGE;
+    }
+    const { names, samples } = classed;
+    if (names.length < 2) {
+      process.stderr.write('eval zeroshot: at least two classes are needed\n');
+      return EXIT_USAGE;
+    }
     const { imageEntry, tokenizer, runImage, runText } = await loadRetrieval();
-    const names = classes.map((c) => c.replace(/_/g, ' '));
     const prompts = names.flatMap((n) => PROMPTS.map((p) => p.replace('{}', n)));
     const texts = await embedTexts(tokenizer, runText, prompts);
     const dim = texts.dim;
-    const classVectors = new Float32Array(classes.length * dim);
-    for (let c = 0; c < classes.length; c++) {
+    const classVectors = new Float32Array(names.length * dim);
+    for (let c = 0; c < names.length; c++) {
       let norm = 0;
       for (let d = 0; d < dim; d++) {
         let s = 0;
@@ -184,7 +210,7 @@ export const evalZeroShot: Command = {
       for (let d = 0; d < dim; d++) classVectors[c * dim + d] /= Math.sqrt(norm) || 1;
     }
     const images = await embedImageFiles(imageEntry, runImage, samples.map((s) => s.file), progress('images', samples.length));
-    const perClass = classes.map(() => ({ n: 0, correct: 0 }));
+    const perClass = names.map(() => ({ n: 0, correct: 0 }));
     samples.forEach((s, i) => {
       const [best] = topK(classVectors, dim, images.vectors.subarray(i * dim, (i + 1) * dim), 1);
       perClass[s.label].n++;
@@ -193,17 +219,17 @@ export const evalZeroShot: Command = {
     const correct = perClass.reduce((n, c) => n + c.correct, 0);
     const top1 = (100 * correct) / samples.length;
     printReport({
-      title: `Zero-shot classification, ${samples.length} images, ${classes.length} classes, ${PROMPTS.length} prompts per class`,
+      title: `Zero-shot classification, ${samples.length} images, ${names.length} classes, ${PROMPTS.length} prompts per class`,
       columns: [{ key: 'class' }, { key: 'images' }, { key: 'top1', label: 'top-1 %', digits: 1 }],
       rows: [
-        ...classes.map((_, i) => ({ class: names[i], images: perClass[i].n, top1: perClass[i].n ? (100 * perClass[i].correct) / perClass[i].n : null })),
+        ...names.map((_, i) => ({ class: names[i], images: perClass[i].n, top1: perClass[i].n ? (100 * perClass[i].correct) / perClass[i].n : null })),
         { class: 'ALL', images: samples.length, top1 },
       ],
       metrics: {
         images: samples.length,
-        classes: classes.length,
+        classes: names.length,
         top1,
-        perClass: Object.fromEntries(classes.map((c, i) => [c, perClass[i].n ? (100 * perClass[i].correct) / perClass[i].n : null])),
+        perClass: Object.fromEntries(names.map((c, i) => [c, perClass[i].n ? (100 * perClass[i].correct) / perClass[i].n : null])),
         model: `${imageEntry.id}@${imageEntry.version}`,
       },
     });

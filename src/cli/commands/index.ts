@@ -4,10 +4,11 @@ import { bench } from './bench';
 import { modelsVerify } from './models';
 import { runModel } from './run';
 import { evalRetrieval, evalZeroShot } from './evalRetrieval';
+import { evalDetect } from './evalDetect';
 
 export function createRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
-  registry.add(modelsVerify, runModel, bench, evalRetrieval, evalZeroShot);
+  registry.add(modelsVerify, runModel, bench, evalRetrieval, evalZeroShot, evalDetect);
   registry.add({
     name: 'help',
     summary: 'show this list',
