@@ -1,14 +1,14 @@
 /** Every CLI command. Later capabilities register theirs here (eval retrieval, eval detect, …). */
 import { CommandRegistry } from '../registry';
 import { bench } from './bench';
-import { modelsVerify } from './models';
+import { modelsRefresh, modelsVerify } from './models';
 import { runModel } from './run';
 import { evalRetrieval, evalZeroShot } from './evalRetrieval';
 import { evalDetect } from './evalDetect';
 
 export function createRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
-  registry.add(modelsVerify, runModel, bench, evalRetrieval, evalZeroShot, evalDetect);
+  registry.add(modelsVerify, modelsRefresh, runModel, bench, evalRetrieval, evalZeroShot, evalDetect);
   registry.add({
     name: 'help',
     summary: 'show this list',

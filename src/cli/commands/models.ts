@@ -1,4 +1,4 @@
-import { verifyManifestFiles, readManifest } from '../manifestFiles';
+import { refreshManifestFiles, verifyManifestFiles, readManifest } from '../manifestFiles';
 import { EXIT_FAILED, EXIT_OK, type Command } from '../registry';
 import { printReport } from '../report';
 
@@ -15,5 +15,20 @@ export const modelsVerify: Command = {
       metrics: { files: checks.length, ok: checks.length - failed.length, failed: failed.map((c) => ({ model: c.model, path: c.path, status: c.status })) },
     });
     return failed.length ? EXIT_FAILED : EXIT_OK;
+  },
+};
+
+export const modelsRefresh: Command = {
+  name: 'models refresh',
+  summary: 'after re-exporting a model: write the files\' current sizes and sha256 into models/manifest.json',
+  async run() {
+    const changed = await refreshManifestFiles();
+    printReport({
+      title: changed.length ? 'Updated manifest entries' : 'Manifest already matches the files on disk',
+      columns: [{ key: 'model' }, { key: 'path' }, { key: 'bytes' }],
+      rows: changed.map((c) => ({ ...c })),
+      metrics: { changed },
+    });
+    return EXIT_OK;
   },
 };

@@ -12,14 +12,20 @@ export interface RecallReport {
 
 const KS = [1, 5, 10] as const;
 
-/** Rank (0-based) of the best of `targets` among `scores` (ties count against us). */
+/**
+ * Rank (0-based) of the best of `targets` in a stable descending sort of `scores`: higher
+ * scores rank ahead, and equal scores keep index order (what the usual argsort-based RSICD
+ * evaluation code does; duplicate captions give exact ties).
+ */
 function bestRank(scores: ArrayLike<number>, targets: number[]): number {
-  const best = Math.max(...targets.map((t) => scores[t]));
-  let rank = 0;
-  for (let i = 0; i < scores.length; i++) if (scores[i] > best) rank++;
-  // Equal scores of non-targets rank ahead of the target: a constant model scores 0, not 100.
-  for (let i = 0; i < scores.length; i++) if (scores[i] === best && !targets.includes(i)) rank++;
-  return rank;
+  let best = Infinity;
+  for (const target of targets) {
+    const s = scores[target];
+    let rank = 0;
+    for (let i = 0; i < scores.length; i++) if (scores[i] > s || (scores[i] === s && i < target)) rank++;
+    best = Math.min(best, rank);
+  }
+  return best;
 }
 
 export function recallAtK(similarity: Float32Array | number[], imageCount: number, textImage: number[]): RecallReport {

@@ -62,9 +62,11 @@ describe('recallAtK', () => {
     expect(r.meanRecall).toBeCloseTo((100 / 3 + 100 + 100 + 100 / 6 + 100 + 100) / 6);
   });
 
-  it('gives no credit for ties with a constant model', () => {
+  it('breaks ties by index order, like a stable argsort', () => {
+    // Constant scores: image 0 finds its text 0 first; images 1 and 2 do not. Every text finds image 0 first.
     const r = recallAtK(new Array(18).fill(0.5), 3, textImage);
-    expect(r.imageToText.r1).toBe(0);
-    expect(r.textToImage.r1).toBe(0);
+    expect(r.imageToText.r1).toBeCloseTo(100 / 3);
+    expect(r.textToImage.r1).toBeCloseTo(100 / 3);
+    expect(r.imageToText.r5).toBe(100);
   });
 });
