@@ -8,8 +8,9 @@ import { ingestFiles } from '../features/layers/ingest';
 import { filesFromDataTransfer } from '../features/layers/fileDrop';
 import { ModelsPanel, ModelsStatusBadge } from '../features/models';
 import { SearchPanel } from '../features/search/SearchPanel';
+import { DetectPanel } from '../features/detect/DetectPanel';
 
-type PanelTab = 'layers' | 'search' | 'models';
+type PanelTab = 'layers' | 'search' | 'detect' | 'models';
 
 /** Accepts files dropped anywhere on the page, with a visible drop target while dragging. */
 function useWindowDrop(onFiles: (files: File[]) => void): boolean {
@@ -64,7 +65,7 @@ export function App() {
           RS Lens <ModelsStatusBadge />
         </header>
         <nav className="tabs" role="tablist">
-          {(['layers', 'search', 'models'] as const).map((t) => (
+          {(['layers', 'search', 'detect', 'models'] as const).map((t) => (
             <button key={t} role="tab" aria-selected={tab === t} onClick={() => setTab(t)}>
               {t}
             </button>
@@ -73,6 +74,7 @@ export function App() {
         <section className="panel-body">
           {tab === 'layers' && <LayersPanel controller={controller} />}
           {tab === 'search' && <SearchPanel controller={controller} />}
+          {tab === 'detect' && <DetectPanel controller={controller} />}
           {tab === 'models' && <ModelsPanel />}
         </section>
       </aside>

@@ -210,6 +210,42 @@ export class MapController {
     return [x + world * Math.round((centreX - x) / world), y];
   }
 
+  /**
+   * The part of an image the map currently shows, in full-res pixels (clipped to the image), or
+   * null when the image is not in the shown frame or not in view.
+   */
+  visibleImageWindow(id: string): PixelWindow | null {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
+    const inFrame = entry.pixelProjection ? this.activePixelImage === id : this.activePixelImage === null;
+    if (!inFrame) return null;
+    const [minX, minY, maxX, maxY] = this.map.getView().calculateExtent(this.map.getSize());
+    const { width, height, geo } = entry.info;
+    let corners: [number, number][];
+    if (entry.pixelProjection || !geo) {
+      corners = [[minX, height - maxY], [maxX, height - minY]];
+    } else {
+      const toPixel = lonLatToPixel(geo);
+      const steps = 4; // densified edges: the view rectangle is curved in the image's CRS
+      corners = [];
+      for (let i = 0; i <= steps; i++) {
+        for (let j = 0; j <= steps; j++) {
+          const x = minX + ((maxX - minX) * i) / steps;
+          const y = minY + ((maxY - minY) * j) / steps;
+          const pixel = toPixel(unwrappedLon(x), toLonLat([x, y])[1]);
+          if (pixel) corners.push(pixel);
+        }
+      }
+    }
+    const cols = corners.map((c) => c[0]);
+    const rows = corners.map((c) => c[1]);
+    const x0 = Math.max(0, Math.floor(Math.min(...cols)));
+    const y0 = Math.max(0, Math.floor(Math.min(...rows)));
+    const x1 = Math.min(width, Math.ceil(Math.max(...cols)));
+    const y1 = Math.min(height, Math.ceil(Math.max(...rows)));
+    return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
+  }
+
   /** Zooms to a window of an image (e.g. a search hit) and outlines it. */
   focusWindow(id: string, window: PixelWindow): void {
     const entry = this.entries.get(id);

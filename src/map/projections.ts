@@ -1,6 +1,6 @@
 import proj4 from 'proj4';
 import { register } from 'ol/proj/proj4';
-import { get as getProjection } from 'ol/proj';
+import { addProjection, get as getProjection } from 'ol/proj';
 import Projection from 'ol/proj/Projection';
 import type { GeoReference } from '../core/raster/types';
 
@@ -26,5 +26,8 @@ export function ensureProjection(geo: GeoReference): string {
 
 /** A per-image pixel projection for images without georeferencing (y up, origin bottom-left). */
 export function pixelProjection(imageId: string, width: number, height: number): Projection {
-  return new Projection({ code: `pixel:${imageId}`, units: 'pixels', extent: [0, 0, width, height] });
+  const projection = new Projection({ code: `pixel:${imageId}`, units: 'pixels', extent: [0, 0, width, height] });
+  // Registered so that controls (mouse position) find the identity transform to itself.
+  addProjection(projection);
+  return projection;
 }

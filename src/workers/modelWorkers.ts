@@ -9,6 +9,7 @@ import type { ModelWorkerApi } from './modelWorkerApi';
 const workerFactories: Record<string, () => Worker> = {
   tiny: () => new Worker(new URL('./tiny.worker.ts', import.meta.url), { type: 'module', name: 'rslens-tiny' }),
   search: () => new Worker(new URL('./search.worker.ts', import.meta.url), { type: 'module', name: 'rslens-search' }),
+  detect: () => new Worker(new URL('./detect.worker.ts', import.meta.url), { type: 'module', name: 'rslens-detect' }),
 };
 
 interface FamilyWorker {

@@ -7,6 +7,7 @@ import { zeroTensor, type TensorMap } from '../../core/models/tensor';
 import { readManifest } from '../manifestFiles';
 import { createNodeSession, runNodeSession } from '../ortNode';
 import { indexChromiumBenchmark, indexNodeBenchmark, rankBenchmark } from './retrievalBench';
+import { detectChromiumBenchmark, detectNodeBenchmark } from './detectBench';
 import { latencyStats, type Benchmark } from './stats';
 
 export type { Benchmark, BenchResult } from './stats';
@@ -36,4 +37,4 @@ function nodeModelLatency(modelId: string, iterations: number, warmup = 5): Benc
   };
 }
 
-export const benchmarks: Benchmark[] = [nodeModelLatency('tiny-cnn', 200), rankBenchmark, indexNodeBenchmark, indexChromiumBenchmark];
+export const benchmarks: Benchmark[] = [nodeModelLatency('tiny-cnn', 200), rankBenchmark, indexNodeBenchmark, indexChromiumBenchmark, detectNodeBenchmark, detectChromiumBenchmark];
