@@ -62,14 +62,21 @@ def _conv_bn_pairs(model: nn.Module) -> List[tuple]:
     return pairs
 
 
-def mobilenet_v2_from_tflite(path: str, tfl: TFLiteModel | None = None) -> nn.Module:
-    """torchvision MobileNetV2 (1001-way classifier) with weights from the TFLite file."""
-    tfl = tfl or read_tflite(path)
-    model = mobilenet_v2(weights=None, num_classes=1001)
-    # Make stride-2 convs TF-SAME padded.
+def tf_style_mobilenet_v2(num_classes: int = 1001) -> nn.Module:
+    """torchvision MobileNetV2 whose stride-2 convs use TF 'SAME' padding (randomly initialised).
+    Use this (not plain torchvision) whenever weights from the TFLite model are loaded
+    from a state_dict, or the features will differ."""
+    model = mobilenet_v2(weights=None, num_classes=num_classes)
     for parent, idx, conv, bn in _conv_bn_pairs(model):
         if conv.stride != (1, 1):
             parent[idx] = _to_tf_same(conv)
+    return model
+
+
+def mobilenet_v2_from_tflite(path: str, tfl: TFLiteModel | None = None) -> nn.Module:
+    """torchvision MobileNetV2 (1001-way classifier) with weights from the TFLite file."""
+    tfl = tfl or read_tflite(path)
+    model = tf_style_mobilenet_v2()
     pairs = _conv_bn_pairs(model)
     convs = [op for op in tfl.operators if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D")]
     assert len(convs) == len(pairs) + 1, (len(convs), len(pairs))  # + Logits

@@ -1,0 +1,1 @@
+"""Image-text retrieval model (HarMA-style, browser scale)."""

@@ -1,0 +1,103 @@
+"""Retrieval metrics on RSICD val and the evaluation command.
+
+    /usr/bin/python3 -m models.retrieval.evaluate --stage 1|2 [--ablation]
+
+Image->text: an image query is correct at K if any of its 5 captions is in the top K.
+Text->image: each caption query has one correct image. mR = mean of the six recalls.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Dict
+
+import numpy as np
+import torch
+
+
+def recall_metrics(sim: np.ndarray, caps_per_image: int = 5) -> Dict[str, float]:
+    """sim: [n_images, n_images*caps_per_image], caption j belongs to image j // caps_per_image."""
+    n_img, n_txt = sim.shape
+    assert n_txt == n_img * caps_per_image
+    owner = np.arange(n_txt) // caps_per_image
+    # i2t: best rank among the image's captions
+    order = np.argsort(-sim, axis=1, kind="stable")
+    ranks_i2t = np.empty(n_img, dtype=np.int64)
+    for i in range(n_img):
+        ranks_i2t[i] = np.where(owner[order[i]] == i)[0].min()
+    order_t = np.argsort(-sim.T, axis=1, kind="stable")
+    ranks_t2i = np.array([np.where(order_t[j] == owner[j])[0][0] for j in range(n_txt)])
+    out = {}
+    for k in (1, 5, 10):
+        out[f"i2t_R@{k}"] = 100.0 * float((ranks_i2t < k).mean())
+    for k in (1, 5, 10):
+        out[f"t2i_R@{k}"] = 100.0 * float((ranks_t2i < k).mean())
+    out["mR"] = float(np.mean([out[k] for k in list(out)]))
+    return out
+
+
+@torch.no_grad()
+def embed_val_from_cache(model, feats: np.ndarray, ids: torch.Tensor, mask: torch.Tensor, device, bs: int = 256):
+    model.eval()
+    ie = []
+    for s in range(0, len(feats), bs):
+        x = torch.from_numpy(np.asarray(feats[s:s + bs], dtype=np.float32)).to(device)
+        ie.append(model.encode_image_from_stem(x)[0].cpu())
+    te = []
+    for s in range(0, len(ids), 1024):
+        m = mask[s:s + 1024]
+        L = int(m.sum(1).max())
+        te.append(model.encode_text(ids[s:s + 1024, :L].to(device), m[:, :L].to(device)).cpu())
+    return torch.cat(ie), torch.cat(te)
+
+
+def evaluate_from_cache(model, feats, ids, mask, device) -> Dict[str, float]:
+    ie, te = embed_val_from_cache(model, feats, ids, mask, device)
+    return recall_metrics((ie @ te.t()).numpy())
+
+
+def fmt(m: Dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.2f}" for k, v in m.items())
+
+
+def main() -> None:
+    from ..rslens import paths
+    from ..rslens.utils import get_device
+    from .train import build_model_from_checkpoint, val_tensors
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stage", type=int, default=2)
+    ap.add_argument("--ckpt", default=None, help="default: models/runs/retrieval/stage{N}/last.pt")
+    ap.add_argument("--train-subset", type=int, default=0,
+                    help="diagnostic only: also report the same metrics on the first N TRAIN images "
+                         "(overfitting gap; never a validation number)")
+    ap.add_argument("--ablation", action="store_true",
+                    help="for a stage-2 checkpoint, also evaluate with the adapters switched off")
+    args = ap.parse_args()
+    device = get_device()
+    ckpt = args.ckpt or str(paths.runs_dir() / "retrieval" / f"stage{args.stage}" / "last.pt")
+    model, _ = build_model_from_checkpoint(ckpt, device)
+    feats, ids, mask = val_tensors(model.config["max_len"])
+    res = {"with_adapters" if model.has_adapters() else "stage1": evaluate_from_cache(model, feats, ids, mask, device)}
+    if args.ablation and model.has_adapters():
+        for mod in (model.image.adapter, model.shared, *model.text.adapters):
+            mod.up.weight.data.zero_()
+            mod.up.bias.data.zero_()
+        res["adapters_off"] = evaluate_from_cache(model, feats, ids, mask, device)
+    if args.train_subset:
+        from ..rslens.data import read_split
+        from .features import load_cache
+        from .train import tokenize_split
+        arrs, _ = load_cache("train", ["id"])
+        items = read_split("train", limit=args.train_subset)
+        ids_t, mask_t = tokenize_split(items, model.config["max_len"])
+        model2, _ = build_model_from_checkpoint(ckpt, device)
+        res[f"TRAIN_first{args.train_subset}_diagnostic"] = evaluate_from_cache(
+            model2, arrs[0][:args.train_subset], ids_t, mask_t, device)
+    for k, v in res.items():
+        print(f"{k}: {fmt(v)}")
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Export the trained retrieval model to ONNX + metadata.
+
+    /usr/bin/python3 -m models.retrieval.export [--stage 2]
+
+Writes into models/retrieval/:
+  image-tower.onnx   pixels float32 [N,3,224,224] (RGB, values in [0,1]) ->
+                     embedding [N,D] (L2-normalised), grid [N,1280,7,7]
+  text-tower.onnx    input_ids int64 [N,L], attention_mask int64 [N,L] -> embedding [N,D]
+  retrieval.json     metadata (dims, preprocessing, temperature, val metrics, commands)
+and models/runs/retrieval/parity/ (gitignored: it holds decoded RSICD pixels): inputs + PyTorch
+outputs for check_onnx.ts (ONNX vs PyTorch max abs diff).
+Adapters (stage 2) are part of the exported graphs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..rslens import paths
+from ..rslens.data import load_image_uint8, read_split
+from ..rslens.onnx_export import OPSET, export_onnx
+from ..rslens.utils import get_device
+from .model import ImageTowerExport, TextTowerExport
+from .train import build_model_from_checkpoint, stage_dir
+from .vocab import VOCAB_PATH, load_tokenizer
+
+OUT = Path(__file__).resolve().parent
+PREPROCESSING = {
+    "input": "pixels",
+    "layout": "NCHW float32",
+    "channel_order": "RGB",
+    "size": [224, 224],
+    "resize": "if the image is not 224x224: bilinear resize of the whole image to 224x224 "
+              "(PIL Image.BILINEAR semantics, no crop, aspect ratio not kept); RSICD images are already 224x224",
+    "value_range": "[0, 1]: pixels = uint8_value / 255",
+    "mean": [0.0, 0.0, 0.0],
+    "std": [1.0, 1.0, 1.0],
+    "in_graph_normalisation": "the graph itself computes (pixels*255 - 128) / 128 (the TFLite MobileNetV2 input "
+                              "quantisation: uint8 q -> (q - 128) / 128); do NOT apply ImageNet mean/std",
+    "alpha": "drop alpha; grey images: replicate the channel",
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stage", type=int, default=2)
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args()
+    get_device("cpu")
+    out = Path(args.out)
+    ckpt = stage_dir(args.stage) / "last.pt"
+    model, ck = build_model_from_checkpoint(ckpt, "cpu")
+    model.eval()
+    tok = load_tokenizer()
+    D = model.config["embed_dim"]
+
+    items = read_split("val", limit=4)
+    pixels = torch.stack([load_image_uint8(paths.rsicd_dir() / it.image) for it in items]).float() / 255.0
+    texts = [items[0].captions[0], items[1].captions[1], "", "a big airport with many planes " * 10]
+    ids, mask = tok.batch(texts)
+
+    # The full pixel path must reproduce the cached backbone features the model was trained on
+    # (guards e.g. against a backbone rebuilt without the TF-SAME padding).
+    from .features import load_cache
+    cached, index = load_cache("val", ["id"])
+    assert index[:4] == [it.image for it in items]
+    with torch.no_grad():
+        g = model.image.stem_features(pixels)
+    gdiff = float((g - torch.from_numpy(np.asarray(cached[0][:4], dtype=np.float32))).abs().max())
+    print(f"backbone grid, full fp32 pixel path vs float16 training cache: max abs diff {gdiff:.4f}")
+    if gdiff > 0.1:
+        raise RuntimeError(f"image tower does not reproduce the training features (max diff {gdiff})")
+
+    img = ImageTowerExport(model)
+    txt = TextTowerExport(model)
+    with torch.no_grad():
+        ref_emb, ref_grid = img(pixels)
+        ref_txt = txt(ids, mask)
+    export_onnx(img, (pixels,), out / "image-tower.onnx", ["pixels"], ["embedding", "grid"],
+                doc="RS Lens retrieval image tower (MobileNetV2 from TFLite, fine-tuned on RSICD train).")
+    export_onnx(txt, (ids, mask), out / "text-tower.onnx", ["input_ids", "attention_mask"], ["embedding"],
+                extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}},
+                doc="RS Lens retrieval text tower (CLIP BPE, compact vocab models/retrieval/vocab.json).")
+
+    par = paths.runs_dir() / "retrieval" / "parity"
+    par.mkdir(parents=True, exist_ok=True)
+    np.save(par / "pixels.npy", pixels.numpy())
+    np.save(par / "input_ids.npy", ids.numpy())
+    np.save(par / "attention_mask.npy", mask.numpy())
+    np.save(par / "image_embedding.npy", ref_emb.numpy())
+    np.save(par / "image_grid.npy", ref_grid.numpy())
+    np.save(par / "text_embedding.npy", ref_txt.numpy())
+
+    s1 = json.load(open(stage_dir(1) / "summary.json"))
+    hist = ck["history"]
+    meta = {
+        "name": "rslens-retrieval-harma-mnv2",
+        "stage": args.stage,
+        "embedding_dim": D,
+        "grid": {"channels": 1280, "height": 7, "width": 7,
+                 "what": "MobileNetV2 final 1x1-conv map (after ReLU6 and, for stage 2, the image adapter)"},
+        "max_length": tok.max_length,
+        "temperature": float(1.0 / model.logit_scale.exp()),
+        "similarity": "dot product of the L2-normalised embeddings (cosine); logits = similarity / temperature",
+        "image_tower": {"file": "image-tower.onnx", "inputs": {"pixels": "float32 [N,3,224,224]"},
+                        "outputs": {"embedding": f"float32 [N,{D}] L2-normalised", "grid": "float32 [N,1280,7,7]"},
+                        "preprocessing": PREPROCESSING},
+        "text_tower": {"file": "text-tower.onnx",
+                       "inputs": {"input_ids": "int64 [N,L], L <= max_length", "attention_mask": "int64 [N,L]"},
+                       "outputs": {"embedding": f"float32 [N,{D}] L2-normalised"},
+                       "tokenizer": {"base": "shared tokenizers/clip/tokenizer.json (+ tokenizer_config.json)",
+                                     "vocab": VOCAB_PATH.name, "pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3,
+                                     "sequence": "[bos] + compact(clip_bpe(text))[:max_length-2] + [eos], "
+                                                 "right-padded with pad_id (mask 0)",
+                                     "typescript": "src/core/text/tokenizer.ts (RetrievalTokenizer)"}},
+        "opset": OPSET,
+        "params": {"stage1_trainable": s1["trainable_params"], "total": ck["total_params"],
+                   "stage2_trainable": ck["trainable_params"] if args.stage == 2 else None},
+        "val_metrics_pytorch": hist[-1].get("val"),
+        "val_metrics_note": "PyTorch numbers are computed from the float16 feature cache (PIL JPEG decode); "
+                            "val_metrics_onnx from the exported graphs end to end (check_onnx.ts)",
+        "stage1_val_metrics": s1["history"][-1].get("val"),
+        "ablation": {"stage1_only_mR": s1["history"][-1].get("val", {}).get("mR"),
+                     "with_adapters_mR": hist[-1].get("val", {}).get("mR") if args.stage == 2 else None},
+        "val_split": "RSICD val.jsonl (1,094 images x 5 captions); not used for training",
+        "training": {"commands": ["/usr/bin/python3 -m models.retrieval.features",
+                                  "/usr/bin/python3 -m models.retrieval.train --stage 1",
+                                  "/usr/bin/python3 -m models.retrieval.train --stage 2",
+                                  "/usr/bin/python3 -m models.retrieval.export",
+                                  "npx tsx models/retrieval/check_onnx.ts"],
+                     "stage1_command": s1["command"], "final_command": ck["command"]},
+    }
+    old = out / "retrieval.json"
+    if old.exists():  # keep ONNX-measured results written by check_onnx.mjs
+        prev = json.load(open(old))
+        for k in ("onnx_check", "val_metrics_onnx", "onnx_check_fp16", "val_metrics_onnx_fp16"):
+            if k in prev:
+                meta[k] = prev[k]
+    with open(out / "retrieval.json", "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+    for n in ("image-tower.onnx", "text-tower.onnx"):
+        print(f"{n}: {(out / n).stat().st_size / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()
