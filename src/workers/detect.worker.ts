@@ -5,25 +5,14 @@
  */
 import { exposeModelWorker, ModelWorkerHost } from './modelWorkerHost';
 import type { DetectJobResult, DetectRequest, DetectTileUpdate, DetectWorkerApi } from './detectWorkerApi';
-import { openRasterFile } from '../io/openRasterFile';
+import { RasterSourceCache } from './rasterSourceCache';
 import { parseDetectorSpec, type DetectorSpec } from '../core/detect/detectorSpec';
 import { detectSliced } from '../core/detect/slicedDetect';
-import type { RasterSource } from '../core/raster/types';
 import type { TensorData } from '../core/models/tensor';
 
 class DetectWorkerHost extends ModelWorkerHost implements DetectWorkerApi {
-  private readonly sources = new WeakMap<Blob, Promise<RasterSource>>();
+  private readonly sources = new RasterSourceCache();
   private readonly cancelled = new Set<string>();
-
-  private source(file: Blob, name: string): Promise<RasterSource> {
-    let pending = this.sources.get(file);
-    if (!pending) {
-      pending = openRasterFile(file, name);
-      this.sources.set(file, pending);
-      pending.catch(() => this.sources.delete(file));
-    }
-    return pending;
-  }
 
   async detectorSpec(modelId: string): Promise<DetectorSpec> {
     return parseDetectorSpec(await this.auxiliaryJson<unknown>(modelId, 'config'));
@@ -31,7 +20,7 @@ class DetectWorkerHost extends ModelWorkerHost implements DetectWorkerApi {
 
   async detect(modelId: string, file: Blob, name: string, request: DetectRequest, jobId: string, onTile?: (update: DetectTileUpdate) => void): Promise<DetectJobResult> {
     this.cancelled.delete(jobId);
-    const [spec, source] = await Promise.all([this.detectorSpec(modelId), this.source(file, name)]);
+    const [spec, source] = await Promise.all([this.detectorSpec(modelId), this.sources.get(file, name)]);
     const run = async (input: TensorData) => (await this.run(modelId, { [spec.inputName]: input }, [spec.outputName])).outputs[spec.outputName];
     try {
       return await detectSliced(source, spec, run, {

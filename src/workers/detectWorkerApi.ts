@@ -2,6 +2,7 @@ import type { ModelWorkerApi } from './modelWorkerApi';
 import type { PixelWindow } from '../core/raster/types';
 import type { DetectorSpec } from '../core/detect/detectorSpec';
 import type { Detection } from '../core/detect/types';
+import type { SlicedDetectResult } from '../core/detect/slicedDetect';
 
 export interface DetectRequest {
   /** Full-res region (the visible extent); whole image when absent. */
@@ -20,16 +21,8 @@ export interface DetectTileUpdate {
   skipped: boolean;
 }
 
-export interface DetectJobResult {
-  /** After class-wise NMS across tile seams. */
-  detections: Detection[];
-  tiles: number;
-  tilesRun: number;
-  tilesNoData: number;
-  cancelled: boolean;
-  inferenceMs: number;
-  totalMs: number;
-}
+/** The sliced run's result; detections are after class-wise NMS across tile seams. */
+export type DetectJobResult = SlicedDetectResult;
 
 /** The detect worker: the generic model API plus sliced detection over a dropped file. */
 export interface DetectWorkerApi extends ModelWorkerApi {

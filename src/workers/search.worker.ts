@@ -6,26 +6,16 @@
 import * as Comlink from 'comlink';
 import { exposeModelWorker, ModelWorkerHost } from './modelWorkerHost';
 import type { SearchWorkerApi, EmbedWindowsResult, TextEmbeddings } from './searchWorkerApi';
-import { openRasterFile } from '../io/openRasterFile';
+import { RasterSourceCache } from './rasterSourceCache';
 import { embedWindows, embedTexts } from '../core/retrieval/embed';
 import { RetrievalTokenizer, type CompactVocab } from '../core/text/tokenizer';
-import type { PixelWindow, RasterSource } from '../core/raster/types';
+import type { PixelWindow } from '../core/raster/types';
 import type { TensorMap } from '../core/models/tensor';
 
 class SearchWorkerHost extends ModelWorkerHost implements SearchWorkerApi {
-  private readonly sources = new WeakMap<Blob, Promise<RasterSource>>();
+  private readonly sources = new RasterSourceCache();
   private readonly tokenizers = new Map<string, Promise<RetrievalTokenizer>>();
   private readonly cancelled = new Set<string>();
-
-  private source(file: Blob, name: string): Promise<RasterSource> {
-    let pending = this.sources.get(file);
-    if (!pending) {
-      pending = openRasterFile(file, name);
-      this.sources.set(file, pending);
-      pending.catch(() => this.sources.delete(file));
-    }
-    return pending;
-  }
 
   private tokenizer(modelId: string): Promise<RetrievalTokenizer> {
     let pending = this.tokenizers.get(modelId);
@@ -63,7 +53,7 @@ class SearchWorkerHost extends ModelWorkerHost implements SearchWorkerApi {
     onProgress?: (done: number) => void,
   ): Promise<EmbedWindowsResult> {
     this.cancelled.delete(jobId);
-    const source = await this.source(file, name);
+    const source = await this.sources.get(file, name);
     const entry = await this.entryOf(modelId);
     const result = await embedWindows(entry, source, windows, this.runner(modelId), {
       isCancelled: () => this.cancelled.has(jobId),
