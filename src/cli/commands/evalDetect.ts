@@ -16,10 +16,11 @@ import { detectSliced, type RunDetector } from '../../core/detect/slicedDetect';
 import { readImageFile } from '../io/readImageFile';
 import { readManifest } from '../manifestFiles';
 import { createNodeSession, runNodeSession } from '../ortNode';
-import { modelsDir, repoRoot } from '../paths';
+import { modelsDir, repoRoot, sharedDir } from '../paths';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../registry';
 import { printReport, type Row } from '../report';
 import { parseFlags } from '../flags';
+import { cocoYoloxRunner } from '../../core/detect/cocoYolox';
 
 export const DETECTOR_ID = 'detector';
 
@@ -124,12 +125,90 @@ function largestDifference(a: CocoResult, b: CocoResult): number {
 
 const round = (v: number) => (v < 0 ? null : Number(v.toFixed(4)));
 
+interface DetectorEvaluation {
+  preds: ImageBoxes[];
+  gts: ImageBoxes[];
+  result: CocoResult;
+  seconds: number;
+  megapixels: number;
+  tiles: number;
+}
+
+/** Sliced detection over the images, exactly as the app runs it, then COCO-style AP. */
+async function evaluateDetector(detector: NodeDetector, dir: string, images: EvalImage[], classMap: (number | null)[]): Promise<DetectorEvaluation> {
+  const { spec } = detector;
+    const preds: ImageBoxes[] = [];
+    const gts: ImageBoxes[] = [];
+    let megapixels = 0;
+    let tiles = 0;
+    const t0 = performance.now();
+    for (const [i, image] of images.entries()) {
+      const source = await readImageFile(image.file);
+      const { width, height } = source.info;
+      const labelFile = path.join(dir, 'labels', image.name.replace(/\.[^.]+$/, '.txt'));
+      gts.push(parseYoloLabels(existsSync(labelFile) ? readFileSync(labelFile, 'utf8') : '', width, height, classMap));
+      const result = await detectSliced(source, spec, detector.run, { conf: spec.confEval, maxDets: spec.maxDets });
+      preds.push({
+        boxes: result.detections.map((d) => [d.x1, d.y1, d.x2, d.y2] as Box),
+        scores: result.detections.map((d) => d.score),
+        labels: result.detections.map((d) => d.classIndex),
+      });
+      megapixels += (width * height) / 1e6;
+      tiles += result.tiles;
+      process.stderr.write(`eval detect: ${i + 1}/${images.length} ${image.name} ${width}×${height}, ${result.tiles} tiles, ${result.detections.length} detections\n`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const result = cocoEval(preds, gts, spec.classes);
+    return { preds, gts, result, seconds, megapixels, tiles };
+
+}
+
+/** The COCO YOLOX-Nano (zero-shot, mapped classes) sliced like our detector, in our spec's format. */
+async function cocoZeroShotDetector(like: DetectorSpec): Promise<NodeDetector> {
+  const onnx = path.join(sharedDir, 'weights/yolox_nano_coco.onnx');
+  const session = await createNodeSession(adHocEntry(onnx), path.dirname(onnx));
+  const raw: RunDetector = async (input) => Object.values(await runNodeSession(session, { images: input }))[0];
+  return { spec: like, run: cocoYoloxRunner(raw, like.tileSize, like.classes), label: 'YOLOX-Nano COCO zero-shot (car; bus+truck; boat)' };
+}
+
+/**
+ * The issue's comparison in one table: COCO YOLOX-Nano zero-shot, our detector without the
+ * RS-TinyNet modules (models/detection/baseline.onnx) and the shipped one (the manifest's).
+ */
+async function compareDetectors(dir: string, images: EvalImage[], datasetClasses: string[], split?: string, files?: string): Promise<number> {
+  const shipped = await loadNodeDetector();
+  const detectors = [
+    await cocoZeroShotDetector(shipped.spec),
+    { ...(await loadNodeDetector(path.join(modelsDir, 'detection/baseline.onnx'))), label: 'ours without RS-TinyNet modules (baseline.onnx)' },
+    { ...shipped, label: `ours with RS-TinyNet modules (${shipped.label})` },
+  ];
+  const rows: Row[] = [];
+  const metrics: Record<string, unknown> = {};
+  for (const detector of detectors) {
+    process.stderr.write(`eval detect: ${detector.label}\n`);
+    const classMap = datasetClassMap(path.basename(dir), datasetClasses, detector.spec);
+    const { result } = await evaluateDetector(detector, dir, images, classMap);
+    const perClass = Object.fromEntries(Object.entries(result.per_class).map(([c, bins]) => [`${c}_AP50`, round(bins.all.AP50)]));
+    rows.push({ model: detector.label, AP: round(result.overall.all.AP), AP50: round(result.overall.all.AP50), AP75: round(result.overall.all.AP75), ...perClass });
+    metrics[detector.label] = result;
+  }
+  const classColumns = shipped.spec.classes.map((c) => ({ key: `${c}_AP50`, label: `${c} AP50`, digits: 3 }));
+  printReport({
+    title: `Detector comparison on ${images.length} images of ${path.basename(dir)} (${files ? 'listed files' : `split ${split ?? 'all'}`}), same slicing/NMS/AP as the app; overall = mean over classes with ground truth`,
+    columns: [{ key: 'model' }, { key: 'AP', digits: 3 }, { key: 'AP50', digits: 3 }, { key: 'AP75', digits: 3 }, ...classColumns],
+    rows,
+    metrics: { dataset: path.basename(dir), images: images.length, models: metrics },
+  });
+  return EXIT_OK;
+}
+
+
 export const evalDetect: Command = {
   name: 'eval detect',
-  usage: 'eval detect --dir PATH [--split val|train|test|all | --files a.jpg,b.jpg] [--limit N] [--model X.onnx [--meta X.json]] [--python PYTHON]',
+  usage: 'eval detect --dir PATH [--split val|train|test|all | --files a.jpg,b.jpg] [--limit N] [--model X.onnx [--meta X.json]] [--python PYTHON] [--compare]',
   summary: 'detector COCO-style AP/AP50/AP75 with AI-TOD size bins on PATH/{images,labels,classes.txt} (YOLO labels), sliced as in the app',
   async run(args) {
-    const flags = parseFlags(args, ['dir', 'split', 'files', 'limit', 'model', 'meta', 'python']);
+    const flags = parseFlags(args, ['dir', 'split', 'files', 'limit', 'model', 'meta', 'python'], ['compare']);
     if (!flags.dir) {
       process.stderr.write('eval detect: --dir PATH is required (PATH/images, PATH/labels with YOLO txt, PATH/classes.txt)\n');
       return EXIT_USAGE;
@@ -156,28 +235,8 @@ export const evalDetect: Command = {
     const dropped = datasetClasses.filter((_, i) => classMap[i] === null);
     if (dropped.length) process.stderr.write(`eval detect: dataset classes not in the detector (ignored): ${dropped.join(', ')}\n`);
 
-    const preds: ImageBoxes[] = [];
-    const gts: ImageBoxes[] = [];
-    let megapixels = 0;
-    let tiles = 0;
-    const t0 = performance.now();
-    for (const [i, image] of images.entries()) {
-      const source = await readImageFile(image.file);
-      const { width, height } = source.info;
-      const labelFile = path.join(dir, 'labels', image.name.replace(/\.[^.]+$/, '.txt'));
-      gts.push(parseYoloLabels(existsSync(labelFile) ? readFileSync(labelFile, 'utf8') : '', width, height, classMap));
-      const result = await detectSliced(source, spec, detector.run, { conf: spec.confEval, maxDets: spec.maxDets });
-      preds.push({
-        boxes: result.detections.map((d) => [d.x1, d.y1, d.x2, d.y2] as Box),
-        scores: result.detections.map((d) => d.score),
-        labels: result.detections.map((d) => d.classIndex),
-      });
-      megapixels += (width * height) / 1e6;
-      tiles += result.tiles;
-      process.stderr.write(`eval detect: ${i + 1}/${images.length} ${image.name} ${width}×${height}, ${result.tiles} tiles, ${result.detections.length} detections\n`);
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    const result = cocoEval(preds, gts, spec.classes);
+    if (flags.compare) return compareDetectors(dir, images, datasetClasses, flags.split, flags.files);
+    const { preds, gts, result, seconds, megapixels, tiles } = await evaluateDetector(detector, dir, images, classMap);
 
     let python: { maxAbsDiff: number; agree: boolean } | null = null;
     if (flags.python) {
