@@ -29,6 +29,13 @@ export interface EmbedWindowsOptions {
 
 const IMAGE_OUTPUT = 'embedding';
 
+/** Joins per-batch outputs into one row-major matrix. */
+function concatRows(chunks: Float32Array[], length: number): Float32Array {
+  const out = new Float32Array(length);
+  chunks.reduce((offset, chunk) => (out.set(chunk, offset), offset + chunk.length), 0);
+  return out;
+}
+
 /** Embeds each window of `source` with the image tower (read at the model's input size). */
 export async function embedWindows(
   entry: ModelEntry,
@@ -60,13 +67,7 @@ export async function embedWindows(
     completed += batch.length;
     options.onProgress?.(completed);
   }
-  const vectors = new Float32Array(completed * dim);
-  let offset = 0;
-  for (const chunk of chunks) {
-    vectors.set(chunk.subarray(0, Math.min(chunk.length, vectors.length - offset)), offset);
-    offset += chunk.length;
-  }
-  return { vectors, dim, completed, cancelled: completed < windows.length };
+  return { vectors: concatRows(chunks, completed * dim), dim, completed, cancelled: completed < windows.length };
 }
 
 export interface TextEmbeddingsResult {
@@ -89,7 +90,5 @@ export async function embedTexts(tokenizer: RetrievalTokenizer, run: RunModel, t
     dim = embedding.dims[embedding.dims.length - 1];
     chunks.push(embedding.data as Float32Array);
   }
-  const vectors = new Float32Array(texts.length * dim);
-  chunks.reduce((offset, chunk) => (vectors.set(chunk, offset), offset + chunk.length), 0);
-  return { vectors, dim };
+  return { vectors: concatRows(chunks, texts.length * dim), dim };
 }

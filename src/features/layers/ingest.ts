@@ -1,4 +1,5 @@
 import { openRasterFile } from '../../io/openRasterFile';
+import { rgbaToObjectUrl } from '../../io/rgbaImageUrl';
 import { readRgbaWindow } from '../../core/raster/readWindow';
 import { computeStretch } from '../../core/raster/stretch';
 import { footprintLonLat } from '../../core/geo/footprint';
@@ -15,15 +16,9 @@ function fitInside(width: number, height: number, maxSide: number): [number, num
   return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
 }
 
-async function thumbnailUrl(preview: RgbaImage): Promise<string> {
+function thumbnailUrl(preview: RgbaImage): Promise<string> {
   const [w, h] = fitInside(preview.width, preview.height, THUMBNAIL_MAX_SIDE);
-  const full = new OffscreenCanvas(preview.width, preview.height);
-  full.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(preview.data), preview.width, preview.height), 0, 0);
-  const small = new OffscreenCanvas(w, h);
-  const ctx = small.getContext('2d')!;
-  ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(full, 0, 0, w, h);
-  return URL.createObjectURL(await small.convertToBlob({ type: 'image/png' }));
+  return rgbaToObjectUrl(preview, w, h);
 }
 
 /** Display range for the map renderer: the models' stretch, expressed per band. */

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { readRgbaWindow } from '../../core/raster/readWindow';
+import { rgbaToObjectUrl } from '../../io/rgbaImageUrl';
 import type { MapController } from '../../map/mapController';
 import { imageRegistry } from '../layers/imageRegistry';
 import { useLayersStore } from '../layers/layersStore';
@@ -21,9 +22,7 @@ function HitThumbnail({ hit }: { hit: SearchHit }) {
     const w = Math.max(1, Math.round(width * scale));
     const h = Math.max(1, Math.round(height * scale));
     void readRgbaWindow(handle.source, hit.item.window, w, h).then(async (rgba) => {
-      const canvas = new OffscreenCanvas(w, h);
-      canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(rgba.data), w, h), 0, 0);
-      made = URL.createObjectURL(await canvas.convertToBlob());
+      made = await rgbaToObjectUrl(rgba);
       if (alive) setUrl(made);
       else URL.revokeObjectURL(made);
     });

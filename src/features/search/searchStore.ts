@@ -81,12 +81,14 @@ export function windowsFor(image: LoadedImage, tileSize: number, overlap: number
   return planTiles(width, height, { tileSize, overlap }).tiles.map((t) => ({ window: t.window, tile: { col: t.col, row: t.row } }));
 }
 
+/** Loads both towers (once: later calls find them ready) and returns the image tower's version key. */
 async function loadTowers(): Promise<string> {
   const models = useModelsStore.getState();
   if (!models.manifest) await models.init();
   const manifest = useModelsStore.getState().manifest;
   if (!manifest) throw new Error(useModelsStore.getState().manifestError ?? 'model manifest unavailable');
   for (const id of [IMAGE_TOWER, TEXT_TOWER]) {
+    if (useModelsStore.getState().models[id]?.status === 'ready') continue;
     const loaded = await useModelsStore.getState().loadModel(id);
     if (!loaded) throw new Error(`Could not load model "${id}": ${useModelsStore.getState().models[id]?.error ?? 'unknown error'}`);
   }
