@@ -9,8 +9,11 @@ import { filesFromDataTransfer } from '../features/layers/fileDrop';
 import { ModelsPanel, ModelsStatusBadge } from '../features/models';
 import { SearchPanel } from '../features/search/SearchPanel';
 import { DetectPanel } from '../features/detect/DetectPanel';
+import { CaptionPanel } from '../features/caption/CaptionPanel';
+import { AskOverlay } from '../features/caption/AskBox';
+import { startAutoCaption } from '../features/caption/captionStore';
 
-type PanelTab = 'layers' | 'search' | 'detect' | 'models';
+type PanelTab = 'layers' | 'caption' | 'search' | 'detect' | 'models';
 
 /** Accepts files dropped anywhere on the page, with a visible drop target while dragging. */
 function useWindowDrop(onFiles: (files: File[]) => void): boolean {
@@ -56,16 +59,18 @@ export function App() {
   const [tab, setTab] = useState<PanelTab>('layers');
   const [onFiles] = useState(() => (files: File[]) => void ingestFiles(files, controller));
   const dragging = useWindowDrop(onFiles);
+  useEffect(() => startAutoCaption(), []);
   return (
     <div className="app">
       <MapView controller={controller} />
+      <AskOverlay controller={controller} />
       <FrameBanner controller={controller} nameOf={(id) => useLayersStore.getState().images.find((i) => i.id === id)?.name} />
       <aside className="side-panel" aria-label="Side panel">
         <header className="brand">
           RS Lens <ModelsStatusBadge />
         </header>
         <nav className="tabs" role="tablist">
-          {(['layers', 'search', 'detect', 'models'] as const).map((t) => (
+          {(['layers', 'caption', 'search', 'detect', 'models'] as const).map((t) => (
             <button key={t} role="tab" aria-selected={tab === t} onClick={() => setTab(t)}>
               {t}
             </button>
@@ -73,6 +78,7 @@ export function App() {
         </nav>
         <section className="panel-body">
           {tab === 'layers' && <LayersPanel controller={controller} />}
+          {tab === 'caption' && <CaptionPanel controller={controller} />}
           {tab === 'search' && <SearchPanel controller={controller} />}
           {tab === 'detect' && <DetectPanel controller={controller} />}
           {tab === 'models' && <ModelsPanel />}

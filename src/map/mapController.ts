@@ -117,6 +117,8 @@ export class MapController {
   private readonly geoView: View;
   private activePixelImage: string | null = null;
   private readonly highlight = new VectorSource();
+  /** The region the Ask box is about (dashed square), separate from search highlights. */
+  private readonly region = new VectorSource();
   private readonly mousePosition = new MousePosition({ coordinateFormat: createStringXY(5), projection: 'EPSG:4326', className: 'ol-mouse-position' });
   private readonly frameListeners = new Set<(frame: string) => void>();
 
@@ -132,6 +134,11 @@ export class MapController {
           source: this.highlight,
           zIndex: 100,
           style: new Style({ stroke: new Stroke({ color: '#ffcc00', width: 3 }), fill: new Fill({ color: 'rgba(255,204,0,0.08)' }) }),
+        }),
+        new VectorLayer({
+          source: this.region,
+          zIndex: 101,
+          style: new Style({ stroke: new Stroke({ color: '#00e5ff', width: 2, lineDash: [8, 6] }), fill: new Fill({ color: 'rgba(0,229,255,0.06)' }) }),
         }),
       ],
       controls: defaultControls({ attribution: false }).extend([
@@ -157,6 +164,7 @@ export class MapController {
     if (!entry) return;
     this.map.removeLayer(entry.layer);
     entry.layer.dispose();
+    for (const f of this.region.getFeatures()) if (f.get('imageId') === id) this.region.removeFeature(f);
     entry.dispose?.();
     this.entries.delete(id);
     if (this.activePixelImage === id) this.showGeoView();
@@ -246,23 +254,68 @@ export class MapController {
     return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
   }
 
-  /** Zooms to a window of an image (e.g. a search hit) and outlines it. */
-  focusWindow(id: string, window: PixelWindow): void {
-    const entry = this.entries.get(id);
-    if (!entry) return;
-    this.zoomTo(id);
+  /** View-coordinate ring around a pixel window (edges densified: they curve in Web Mercator). */
+  private windowRing(id: string, window: PixelWindow): [number, number][] {
     const { x, y, width, height } = window;
     const steps = 8;
+    const at = (col: number, row: number) => this.imageToView(id, col, row)!;
     const ring: [number, number][] = [];
-    for (let i = 0; i < steps; i++) ring.push(this.imageToView(id, x + (width * i) / steps, y)!);
-    for (let i = 0; i < steps; i++) ring.push(this.imageToView(id, x + width, y + (height * i) / steps)!);
-    for (let i = 0; i < steps; i++) ring.push(this.imageToView(id, x + width - (width * i) / steps, y + height)!);
-    for (let i = 0; i < steps; i++) ring.push(this.imageToView(id, x, y + height - (height * i) / steps)!);
+    for (let i = 0; i < steps; i++) ring.push(at(x + (width * i) / steps, y));
+    for (let i = 0; i < steps; i++) ring.push(at(x + width, y + (height * i) / steps));
+    for (let i = 0; i < steps; i++) ring.push(at(x + width - (width * i) / steps, y + height));
+    for (let i = 0; i < steps; i++) ring.push(at(x, y + height - (height * i) / steps));
     ring.push(ring[0]);
-    const polygon = new Polygon([ring]);
+    return ring;
+  }
+
+  /** Zooms to a window of an image (e.g. a search hit) and outlines it. */
+  focusWindow(id: string, window: PixelWindow): void {
+    if (!this.entries.has(id)) return;
+    this.zoomTo(id);
+    const polygon = new Polygon([this.windowRing(id, window)]);
     this.highlight.clear();
     this.highlight.addFeature(new Feature({ geometry: polygon, imageId: id }));
     this.map.getView().fit(polygon.getExtent(), { padding: [60, 60, 60, 60], maxZoom: 20, duration: 0 });
+  }
+
+  /** Outlines the region the Ask box is about (replacing the previous one); null clears it. */
+  showRegion(id: string | null, window?: PixelWindow): void {
+    this.region.clear();
+    if (!id || !window || !this.entries.has(id)) return;
+    this.region.addFeature(new Feature({ geometry: new Polygon([this.windowRing(id, window)]), imageId: id }));
+  }
+
+  /**
+   * The topmost visible image of the shown frame under a view coordinate, with the full-res
+   * pixel position there; null when the point is outside every image.
+   */
+  imageAt(coordinate: [number, number]): { imageId: string; col: number; row: number } | null {
+    const [x, y] = coordinate;
+    const ids = [...this.entries.keys()].reverse(); // later layers draw on top
+    for (const id of ids) {
+      const entry = this.entries.get(id)!;
+      const inFrame = entry.pixelProjection ? this.activePixelImage === id : this.activePixelImage === null;
+      if (!inFrame || !entry.userVisible) continue;
+      const { width, height, geo } = entry.info;
+      let pixel: [number, number] | null;
+      if (entry.pixelProjection || !geo) pixel = [x, height - y];
+      else {
+        const world = 2 * MERCATOR_HALF_WORLD;
+        const centreX = (entry.extent[0] + entry.extent[2]) / 2;
+        const xNear = x + world * Math.round((centreX - x) / world);
+        pixel = lonLatToPixel(geo)(unwrappedLon(xNear), toLonLat([xNear, y])[1]);
+      }
+      if (pixel && pixel[0] >= 0 && pixel[1] >= 0 && pixel[0] < width && pixel[1] < height) {
+        return { imageId: id, col: pixel[0], row: pixel[1] };
+      }
+    }
+    return null;
+  }
+
+  /** Lon/lat of a full-res pixel of a georeferenced image; null for pictures. */
+  pixelLonLat(id: string, col: number, row: number): [number, number] | null {
+    const geo = this.entries.get(id)?.info.geo;
+    return geo ? pixelToLonLat(geo)(col, row) : null;
   }
 
   clearHighlight(): void {
@@ -284,6 +337,7 @@ export class MapController {
   private setFrame(pixelImage: string | null): void {
     if (this.activePixelImage === pixelImage) return;
     this.highlight.clear();
+    this.region.clear();
     this.activePixelImage = pixelImage;
     // Pictures have no lon/lat: show their pixel coordinates (x right, y up from the bottom).
     const entry = pixelImage ? this.entries.get(pixelImage) : null;

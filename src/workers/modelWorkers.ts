@@ -2,6 +2,8 @@
  * Main-thread side: one worker per model family, created on first use and
  * wrapped with comlink. Add a family by adding its worker here (Vite needs the
  * literal `new Worker(new URL(...), { type: 'module' })` to bundle it).
+ * A key "family#n" is the n-th worker of a family (the caption experts run in
+ * several workers of the same kind, to decode in parallel).
  */
 import * as Comlink from 'comlink';
 import type { ModelWorkerApi } from './modelWorkerApi';
@@ -10,7 +12,11 @@ const workerFactories: Record<string, () => Worker> = {
   tiny: () => new Worker(new URL('./tiny.worker.ts', import.meta.url), { type: 'module', name: 'rslens-tiny' }),
   search: () => new Worker(new URL('./search.worker.ts', import.meta.url), { type: 'module', name: 'rslens-search' }),
   detect: () => new Worker(new URL('./detect.worker.ts', import.meta.url), { type: 'module', name: 'rslens-detect' }),
+  caption: () => new Worker(new URL('./caption.worker.ts', import.meta.url), { type: 'module', name: 'rslens-caption' }),
+  'caption-expert': () => new Worker(new URL('./captionExpert.worker.ts', import.meta.url), { type: 'module', name: 'rslens-caption-expert' }),
 };
+
+const familyOf = (key: string) => key.split('#')[0];
 
 interface FamilyWorker {
   worker: Worker;
@@ -28,7 +34,7 @@ export function knownFamilies(): string[] {
 export function modelWorkerFor(family: string): Comlink.Remote<ModelWorkerApi> {
   let entry = families.get(family);
   if (!entry) {
-    const factory = workerFactories[family];
+    const factory = workerFactories[familyOf(family)];
     if (!factory) throw new Error(`No worker for model family "${family}" (known: ${knownFamilies().join(', ')})`);
     const worker = factory();
     const died = new Promise<never>((_, reject) =>

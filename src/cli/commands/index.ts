@@ -5,10 +5,11 @@ import { modelsRefresh, modelsVerify } from './models';
 import { runModel } from './run';
 import { evalRetrieval, evalZeroShot } from './evalRetrieval';
 import { evalDetect } from './evalDetect';
+import { evalCaption, evalVqa } from './evalCaption';
 
 export function createRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
-  registry.add(modelsVerify, modelsRefresh, runModel, bench, evalRetrieval, evalZeroShot, evalDetect);
+  registry.add(modelsVerify, modelsRefresh, runModel, bench, evalRetrieval, evalZeroShot, evalDetect, evalCaption, evalVqa);
   registry.add({
     name: 'help',
     summary: 'show this list',

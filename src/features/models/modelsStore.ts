@@ -50,7 +50,8 @@ interface ModelsState {
   setBackend(modelId: string, pref: BackendPreference): void;
   preferenceFor(modelId: string): BackendPreference;
   urlOverrideFor(modelId: string): BackendPreference | null;
-  loadModel(modelId: string): Promise<LoadResult | null>;
+  /** Loads a model into its family's worker, or into the worker `workerKey` (e.g. "caption-expert#1"). */
+  loadModel(modelId: string, workerKey?: string): Promise<LoadResult | null>;
   testRun(modelId: string): Promise<SelfTestResult | null>;
   deleteModel(modelId: string): Promise<void>;
 }
@@ -118,7 +119,7 @@ export const useModelsStore = create<ModelsState>()(
           return urlOverrideFor(modelId, get().urlOverrides);
         },
 
-        async loadModel(modelId) {
+        async loadModel(modelId, workerKey) {
           const manifest = get().manifest;
           if (!manifest) return null;
           const entry = findModel(manifest, modelId);
@@ -131,7 +132,7 @@ export const useModelsStore = create<ModelsState>()(
               }),
             );
             const options = { backend: get().preferenceFor(modelId), modelsBaseUrl: modelsBaseUrl(), timeouts: timeoutsFromUrl() };
-            const load = await callModelWorker(entry.family, (w) => w.load(entry, options, onProgress));
+            const load = await callModelWorker(workerKey ?? entry.family, (w) => w.load(entry, options, onProgress));
             patchModel(modelId, { status: 'ready', load });
             return load;
           } catch (err) {
