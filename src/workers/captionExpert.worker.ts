@@ -23,6 +23,11 @@ function shapeFromEntry(inputs: { name: string; shape: (number | string)[] }[], 
 class ExpertWorkerHost extends ModelWorkerHost implements ExpertWorkerApi {
   private readonly decoders = new Map<string, OnnxExpertDecoder>();
 
+  constructor() {
+    // One decoding step is ~1 ms of work: threads would only spin against the other experts.
+    super({ maxWasmThreads: 1 });
+  }
+
   async connect(port: MessagePort): Promise<void> {
     Comlink.expose(this, port);
   }

@@ -38,8 +38,18 @@ const transferablesOf = (outputs: TensorMap) => Object.values(outputs).map((t) =
 
 export class ModelWorkerHost implements ModelWorkerApi {
   private readonly loaded = new Map<string, Promise<LoadedModel>>();
-  private readonly threads = configureWasmThreads();
+  private readonly threads: number;
   private gpuProbe: Promise<GpuProbe> | null = null;
+  /**
+   * ORT's WebGPU EP refuses to create two sessions at once in one worker, and a warm-up run
+   * during another creation can fail: creation + warm-up take turns.
+   */
+  private creation: Promise<unknown> = Promise.resolve();
+
+  /** `maxWasmThreads`: see configureWasmThreads. */
+  constructor(options: { maxWasmThreads?: number } = {}) {
+    this.threads = configureWasmThreads(options.maxWasmThreads);
+  }
 
   private probe(): Promise<GpuProbe> {
     this.gpuProbe ??= probeWebGpu();
@@ -71,20 +81,31 @@ export class ModelWorkerHost implements ModelWorkerApi {
     const onnx = files.find((f) => f.file === onnxFile(entry))!;
     const fetchMs = performance.now() - t0;
 
-    const t1 = performance.now();
     let { backend, reason } = chooseBackend(options.backend, await this.probe());
+    let createMs = 0;
+    const create = (b: typeof backend) => {
+      const next = this.creation
+        .catch(() => {})
+        .then(async () => {
+          const t = performance.now();
+          const created = await ModelSession.create(entry, onnx.bytes, b);
+          createMs = performance.now() - t;
+          return { created, warmupMs: await created.warmUp() };
+        });
+      this.creation = next;
+      return next;
+    };
     let session: ModelSession;
+    let warmupMs: number;
     try {
-      session = await ModelSession.create(entry, onnx.bytes, backend);
+      ({ created: session, warmupMs } = await create(backend));
     } catch (err) {
       const message = `Model "${entry.id}": could not create a ${backend} session: ${(err as Error).message}`;
       if (options.backend !== 'auto' || backend === 'wasm') throw new Error(message, { cause: err });
       reason = `auto: WebGPU failed (${(err as Error).message}), using WASM`;
       backend = 'wasm';
-      session = await ModelSession.create(entry, onnx.bytes, backend);
+      ({ created: session, warmupMs } = await create(backend));
     }
-    const createMs = performance.now() - t1;
-    const warmupMs = await session.warmUp();
 
     const result: LoadResult = {
       modelId: entry.id,

@@ -8,6 +8,7 @@ import { readManifest } from '../manifestFiles';
 import { createNodeSession, runNodeSession } from '../ortNode';
 import { indexChromiumBenchmark, indexNodeBenchmark, rankBenchmark } from './retrievalBench';
 import { detectChromiumBenchmark, detectNodeBenchmark } from './detectBench';
+import { captionChromiumBenchmark, captionNodeBenchmark } from './captionBench';
 import { latencyStats, type Benchmark } from './stats';
 
 export type { Benchmark, BenchResult } from './stats';
@@ -37,4 +38,4 @@ function nodeModelLatency(modelId: string, iterations: number, warmup = 5): Benc
   };
 }
 
-export const benchmarks: Benchmark[] = [nodeModelLatency('tiny-cnn', 200), rankBenchmark, indexNodeBenchmark, indexChromiumBenchmark, detectNodeBenchmark, detectChromiumBenchmark];
+export const benchmarks: Benchmark[] = [nodeModelLatency('tiny-cnn', 200), rankBenchmark, indexNodeBenchmark, indexChromiumBenchmark, detectNodeBenchmark, detectChromiumBenchmark, captionNodeBenchmark, captionChromiumBenchmark];

@@ -15,7 +15,8 @@ export interface BenchResult {
 export interface Benchmark {
   name: string;
   description: string;
-  run(): Promise<BenchResult>;
+  /** One row, or several for benchmarks that measure a pipeline's stages in one run. */
+  run(): Promise<BenchResult | BenchResult[]>;
 }
 
 export function latencyStats(benchmark: string, runtime: string, samplesMs: number[]): BenchResult {

@@ -16,7 +16,7 @@ export const bench: Command = {
     const results = [];
     for (const b of selected) {
       process.stderr.write(`bench: ${b.description}\n`);
-      results.push(await b.run());
+      results.push(...[await b.run()].flat());
     }
     printReport({
       title: 'Benchmarks (milliseconds)',
