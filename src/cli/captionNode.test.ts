@@ -36,6 +36,28 @@ describe.skipIf(!haveData)('caption pipeline on onnxruntime-node', () => {
     expect(count.text).toMatch(/^(\d+|more than 20)$/);
   });
 
+  it('beam rows follow their parents: a reordered cache row continues exactly that row', async () => {
+    const grid = await m.gridOfFile(image('port_64.jpg'));
+    const routed = await m.route({
+      instruction_ids: { dtype: 'int64', dims: [1, 2], data: BigInt64Array.from([100n, 200n]) },
+      instruction_mask: { dtype: 'int64', dims: [1, 2], data: BigInt64Array.from([1n, 1n]) },
+    });
+    const qf = (await m.query({ grid, instruction_embedding: routed.instruction_embedding })).query_features;
+    const prompt = [m.config.tokenizer.role_id, 1378, 61, 669, 22, m.config.tokenizer.bos_id];
+    const [expert] = m.decoders;
+    const V = m.config.tokenizer.vocab_size;
+    await expert.begin(qf, prompt, 2);
+    await expert.step([381, 470]); // row 0 "many", row 1 "road"
+    const beams = await expert.step([132, 132], [1, 1]); // both rows continue row 1
+    await expert.begin(qf, prompt, 1);
+    await expert.step([470]);
+    const single = await expert.step([132]);
+    const row = (o: { logProbs: Float32Array }, r: number) => Array.from(o.logProbs.subarray(r * V, (r + 1) * V));
+    const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+    expect(maxDiff(row(beams, 0), row(single, 0))).toBeLessThan(1e-4);
+    expect(maxDiff(row(beams, 1), row(single, 0))).toBeLessThan(1e-4);
+  });
+
   it('decodes the same tokens with the experts run one after another', async () => {
     const parallel = await ask('river_62.jpg', m.config.caption_instruction, { task: 'caption' });
     const sequential = await ask('river_62.jpg', m.config.caption_instruction, { task: 'caption', sequential: true });

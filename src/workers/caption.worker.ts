@@ -79,8 +79,8 @@ class CaptionWorkerHost extends ModelWorkerHost implements CaptionWorkerApi {
       const remote = this.experts.get(e);
       if (!remote) throw new Error(`caption expert ${e} has no worker attached`);
       return {
-        begin: (queryFeatures, prompt) => remote.begin(modelId, queryFeatures, [...prompt]),
-        step: (token) => remote.step(modelId, token),
+        begin: (queryFeatures, prompt, rows) => remote.begin(modelId, queryFeatures, [...prompt], rows ?? 1),
+        step: (tokens, parents) => remote.step(modelId, [...tokens], parents && [...parents]),
       };
     });
   }
@@ -95,6 +95,7 @@ class CaptionWorkerHost extends ModelWorkerHost implements CaptionWorkerApi {
       const result = await runInstruction(config, tokenizer, { route: this.runner(ids.router), query: this.runner(ids.query), decoders: this.decoders(ids) }, grid, check, {
         task: job.task,
         sequential: job.sequential,
+        beams: job.beams,
         isCancelled: () => this.cancelled.has(job.jobId),
         onRoute: (route) => onUpdate?.({ route }),
         onText: (text) => onUpdate?.({ text }),

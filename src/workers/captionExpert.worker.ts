@@ -49,12 +49,12 @@ class ExpertWorkerHost extends ModelWorkerHost implements ExpertWorkerApi {
     return Comlink.transfer(out, [out.logProbs.buffer as ArrayBuffer]);
   }
 
-  async begin(modelId: string, queryFeatures: TensorData, promptTokens: number[]): Promise<StepOutput> {
-    return this.send(await (await this.decoder(modelId)).begin(queryFeatures, promptTokens));
+  async begin(modelId: string, queryFeatures: TensorData, promptTokens: number[], rows: number): Promise<StepOutput> {
+    return this.send(await (await this.decoder(modelId)).begin(queryFeatures, promptTokens, rows));
   }
 
-  async step(modelId: string, token: number): Promise<StepOutput> {
-    return this.send(await (await this.decoder(modelId)).step(token));
+  async step(modelId: string, tokens: number[], parents?: number[]): Promise<StepOutput> {
+    return this.send(await (await this.decoder(modelId)).step(tokens, parents));
   }
 
   override async dispose(modelId?: string): Promise<void> {

@@ -9,8 +9,8 @@ import type { ModelWorkerApi } from './modelWorkerApi';
 export interface ExpertWorkerApi extends ModelWorkerApi {
   /** Serves begin/step on `port` too (the caption worker drives the experts directly). */
   connect(port: MessagePort): Promise<void>;
-  begin(modelId: string, queryFeatures: TensorData, promptTokens: number[]): Promise<StepOutput>;
-  step(modelId: string, token: number): Promise<StepOutput>;
+  begin(modelId: string, queryFeatures: TensorData, promptTokens: number[], rows: number): Promise<StepOutput>;
+  step(modelId: string, tokens: number[], parents?: number[]): Promise<StepOutput>;
 }
 
 export interface CaptionModelIds {
@@ -31,6 +31,8 @@ export interface CaptionJob {
   instruction: string;
   task?: Task;
   sequential?: boolean;
+  /** Beams for captions (1 = greedy). */
+  beams?: number;
 }
 
 export interface CaptionUpdate {

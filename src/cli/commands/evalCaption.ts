@@ -40,10 +40,15 @@ function progress(label: string, total: number) {
 
 export const evalCaption: Command = {
   name: 'eval caption',
-  usage: 'eval caption --jsonl PATH [--limit N] [--out PREDICTIONS.jsonl] [--sequential]',
+  usage: 'eval caption --jsonl PATH [--beams N] [--limit N] [--out PREDICTIONS.jsonl] [--sequential]',
   summary: 'caption metrics (BLEU-1..4, METEOR exact-only, ROUGE-L, CIDEr-D) on a jsonl of {image, captions}',
   async run(args) {
-    const flags = parseFlags(args, ['jsonl', 'limit', 'out'], ['sequential']);
+    const flags = parseFlags(args, ['jsonl', 'limit', 'out', 'beams'], ['sequential']);
+    const beams = Number(flags.beams ?? 1);
+    if (!Number.isInteger(beams) || beams < 1 || beams > 8) {
+      process.stderr.write('eval caption: --beams must be an integer from 1 to 8\n');
+      return EXIT_USAGE;
+    }
     if (!flags.jsonl) {
       process.stderr.write('eval caption: --jsonl PATH is required (lines {"image": "images/x.jpg", "captions": [...]}, images relative to the file)\n');
       return EXIT_USAGE;
@@ -64,7 +69,7 @@ export const evalCaption: Command = {
       const e0 = performance.now();
       const grid = await models.gridOfFile(path.join(path.dirname(jsonl), r.image));
       encodeMs += performance.now() - e0;
-      const result = await runInstruction(models.config, models.tokenizer, models, grid, instruction, { task: 'caption', sequential: flags.sequential });
+      const result = await runInstruction(models.config, models.tokenizer, models, grid, instruction, { task: 'caption', sequential: flags.sequential, beams });
       decodeMs += result.timings.decodeMs;
       firstTokenMs += result.timings.firstTokenMs;
       tokens += result.tokens.length;
@@ -75,7 +80,8 @@ export const evalCaption: Command = {
     const s = scoreCaptions(pairs);
     if (flags.out) writeFileSync(flags.out, pairs.map((p) => JSON.stringify({ image: p.id, caption: p.hypothesis })).join('\n') + '\n');
     const distinct = new Set(pairs.map((p) => p.hypothesis)).size;
-    const ours = `RS Lens ${models.config.name} (greedy, this run: ${path.basename(jsonl)})`;
+    const decoding = beams > 1 ? `beam ${beams}` : 'greedy';
+    const ours = `RS Lens ${models.config.name} (${decoding}, this run: ${path.basename(jsonl)})`;
     const empty = { bleu1: null, bleu2: null, bleu3: null, meteor: null, rougeL: null };
     printReport({
       title: `Captioning on ${records.length} images (${pairs[0]?.references.length ?? 0} references each). Published rows are on the RSICD TEST split; ours on the file given. METEOR here is exact-match only (not the Java METEOR 1.5; not comparable to papers).`,
@@ -96,7 +102,7 @@ export const evalCaption: Command = {
       metrics: {
         images: records.length,
         model: models.config.name,
-        decoding: 'greedy, fused experts',
+        decoding: `${decoding}, fused experts`,
         bleu: s.bleu,
         meteorExactOnly: s.meteorExact,
         rougeL: s.rougeL,

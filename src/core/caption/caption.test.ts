@@ -69,14 +69,14 @@ class ScriptedExpert implements ExpertDecoder {
   constructor(private readonly script: { logits: number[]; gate: number }[]) {}
   private out(): StepOutput {
     const s = this.script[Math.min(this.call++, this.script.length - 1)];
-    return { logProbs: logSoftmaxRow(Float32Array.from(s.logits), 0, s.logits.length), gate: s.gate, ms: 0 };
+    return { logProbs: logSoftmaxRow(Float32Array.from(s.logits), 0, s.logits.length), gates: Float32Array.of(s.gate), ms: 0 };
   }
   async begin(_q: unknown, prompt: readonly number[]) {
     this.fed.push([...prompt]);
     return this.out();
   }
-  async step(token: number) {
-    this.fed.push([token]);
+  async step(tokens: readonly number[]) {
+    this.fed.push([...tokens]);
     return this.out();
   }
 }
@@ -89,12 +89,12 @@ describe('RS-MoE decoding', () => {
   });
 
   it('mixes the experts with softmax(gate + log prior) and picks the fused argmax', () => {
-    const a: StepOutput = { logProbs: logSoftmaxRow(Float32Array.from([5, 0, 0]), 0, 3), gate: 0, ms: 0 };
-    const b: StepOutput = { logProbs: logSoftmaxRow(Float32Array.from([0, 6, 0]), 0, 3), gate: 0, ms: 0 };
+    const a: StepOutput = { logProbs: logSoftmaxRow(Float32Array.from([5, 0, 0]), 0, 3), gates: Float32Array.of(0), ms: 0 };
+    const b: StepOutput = { logProbs: logSoftmaxRow(Float32Array.from([0, 6, 0]), 0, 3), gates: Float32Array.of(0), ms: 0 };
     // equal weights: b's peak is higher -> token 1
     expect(fuseNext([a, b], [Math.log(0.5), Math.log(0.5)]).id).toBe(1);
     // a strongly preferred by the gate -> token 0, weights follow the gate
-    const fused = fuseNext([{ ...a, gate: 3 }, b], [Math.log(0.5), Math.log(0.5)]);
+    const fused = fuseNext([{ ...a, gates: Float32Array.of(3) }, b], [Math.log(0.5), Math.log(0.5)]);
     expect(fused.id).toBe(0);
     expect(fused.weights[0]).toBeCloseTo(Math.exp(3) / (Math.exp(3) + 1), 6);
   });
@@ -132,5 +132,60 @@ describe('RS-MoE decoding', () => {
 
   it('derives the decoder geometry from caption.json', () => {
     expect(decoderShapeOf(config)).toEqual({ layers: 2, heads: 4, headDim: 32, vocabSize: 2066, maxPositions: 64 });
+  });
+});
+
+/** A toy language model over ids {3 = eos, 4 = A, 5 = B}: the next-token distribution depends on the last token. */
+class ToyBeamExpert implements ExpertDecoder {
+  private last: number[] = [];
+  parents: number[][] = [];
+  static readonly table: Record<number, number[]> = {
+    // after the prompt: A 0.6, B 0.4
+    [-1]: [0, 0, 0, 0, 0.6, 0.4],
+    // after A: eos 0.4, A 0.3, B 0.3 — greedy takes A then eos (0.24)
+    4: [0, 0, 0, 0.4, 0.3, 0.3],
+    // after B: eos 0.9 — beam search finds B eos (0.36)
+    5: [0, 0, 0, 0.9, 0.05, 0.05],
+  };
+  private out(): StepOutput {
+    const V = 6;
+    const logProbs = new Float32Array(this.last.length * V);
+    // unlisted tokens behave like the start; zero probabilities become 1e-6 (no -Infinity scores)
+    this.last.forEach((t, r) => (ToyBeamExpert.table[t] ?? ToyBeamExpert.table[-1]).forEach((p, v) => (logProbs[r * V + v] = Math.log(Math.max(p, 1e-6)))));
+    return { logProbs, gates: new Float32Array(this.last.length), ms: 0 };
+  }
+  async begin(_q: unknown, _prompt: readonly number[], rows = 1) {
+    this.last = Array(rows).fill(-1);
+    return this.out();
+  }
+  async step(tokens: readonly number[], parents?: readonly number[]) {
+    this.parents.push([...(parents ?? [])]);
+    this.last = [...tokens];
+    return this.out();
+  }
+}
+
+describe('beam search', () => {
+  const q = { dtype: 'float32' as const, dims: [1], data: new Float32Array(1) };
+  const route = readRoute([0, 1, 0], [0, 1]);
+
+  it('finds the sequence greedy decoding misses, and reorders the cache rows by parent beam', async () => {
+    const greedy = await generate(config, route, [new ToyBeamExpert()], q, [9], { maxNewTokens: 5 });
+    expect(greedy.tokens.map((t) => t.id)).toEqual([4]);
+    const expert = new ToyBeamExpert();
+    const best: number[][] = [];
+    const beam = await generate(config, route, [expert], q, [9], { maxNewTokens: 5, beams: 2, onBest: (t) => best.push(t.map((x) => x.id)) });
+    expect(beam.tokens.map((t) => t.id)).toEqual([5]);
+    expect(beam.stop).toBe('eos');
+    // step 1: beams (A, B) both continue row 0; step 2 ranks "B eos" (0.36) over "A eos" (0.24): all finished
+    expect(expert.parents).toEqual([[0, 0]]);
+    expect(best[0]).toEqual([4]);
+    expect(best.at(-1)).toEqual([5]);
+  });
+
+  it('keeps finished beams unchanged (extended only by eos at no cost)', async () => {
+    const beam = await generate(config, route, [new ToyBeamExpert()], q, [9], { maxNewTokens: 8, beams: 3 });
+    expect(beam.tokens.map((t) => t.id)).toEqual([5]);
+    expect(beam.stepMs.length).toBeLessThanOrEqual(8);
   });
 });

@@ -56,6 +56,10 @@ export interface GenerateOptions {
   isCancelled?: () => boolean;
   /** Run the experts one after another instead of all at once (for the parallel-vs-sequential benchmark). */
   sequential?: boolean;
+  /** Beams (1 = greedy). With beams, onToken reports the best beam so far through onBest. */
+  beams?: number;
+  /** Beam search: the best partial sequence after each step. */
+  onBest?: (tokens: readonly GeneratedToken[]) => void;
 }
 
 export interface GenerateResult {
@@ -74,10 +78,10 @@ async function stepAll(decoders: readonly ExpertDecoder[], call: (d: ExpertDecod
   return out;
 }
 
-/** Next token from the experts' outputs: argmax of the fused probability. */
+/** Next token from the experts' outputs (one row): argmax of the fused probability. */
 export function fuseNext(outputs: readonly StepOutput[], logPrior: readonly number[]): GeneratedToken {
   if (outputs.length === 1) return { id: argmax(Array.from(outputs[0].logProbs)), weights: [1] };
-  const weights = softmax(outputs.map((o, i) => o.gate + logPrior[i]));
+  const weights = softmax(outputs.map((o, i) => o.gates[0] + logPrior[i]));
   const V = outputs[0].logProbs.length;
   let best = 0;
   let bestP = -Infinity;
@@ -104,6 +108,7 @@ export async function generate(
   options: GenerateOptions,
 ): Promise<GenerateResult> {
   if (decoders.length !== route.experts.length) throw new Error('one decoder per routed expert');
+  if ((options.beams ?? 1) > 1) return beamSearch(config, route, decoders, queryFeatures, instructionIds, options);
   const logPrior = route.experts.map((e) => Math.log(route.expertProbs[e]));
   const prompt = expertPrompt(config, instructionIds);
   const sequential = options.sequential ?? false;
@@ -129,7 +134,93 @@ export async function generate(
     }
     if (i === options.maxNewTokens - 1) break;
     t0 = performance.now();
-    outputs = await stepAll(decoders, (d) => d.step(next.id), sequential);
+    outputs = await stepAll(decoders, (d) => d.step([next.id]), sequential);
   }
   return { tokens, stop, stepMs, expertMs };
+}
+
+/** Fused log-probabilities of every row, [rows × V], and the experts' weights per row. */
+function fuseRows(outputs: readonly StepOutput[], logPrior: readonly number[], rows: number, V: number): { lp: Float32Array; weights: number[][] } {
+  if (outputs.length === 1) return { lp: outputs[0].logProbs, weights: Array.from({ length: rows }, () => [1]) };
+  const lp = new Float32Array(rows * V);
+  const weights: number[][] = [];
+  for (let r = 0; r < rows; r++) {
+    const w = softmax(outputs.map((o, i) => o.gates[r] + logPrior[i]));
+    weights.push(w);
+    const logW = w.map(Math.log);
+    for (let v = 0; v < V; v++) {
+      let max = -Infinity;
+      for (let i = 0; i < outputs.length; i++) max = Math.max(max, outputs[i].logProbs[r * V + v] + logW[i]);
+      let sum = 0;
+      for (let i = 0; i < outputs.length; i++) sum += Math.exp(outputs[i].logProbs[r * V + v] + logW[i] - max);
+      lp[r * V + v] = max + Math.log(sum);
+    }
+  }
+  return { lp, weights };
+}
+
+/**
+ * Beam search as models/caption/evaluate.py `beam_caption` (alpha 0): beams ranked by the sum of
+ * fused log-probabilities; a finished beam is only extended by eos at no cost; every expert's
+ * cache rows follow the surviving beams.
+ */
+async function beamSearch(
+  config: CaptionConfig,
+  route: Route,
+  decoders: readonly ExpertDecoder[],
+  queryFeatures: TensorData,
+  instructionIds: readonly number[],
+  options: GenerateOptions,
+): Promise<GenerateResult> {
+  const B = options.beams!;
+  const eos = config.tokenizer.eos_id;
+  const logPrior = decoders.length === 1 ? [0] : route.experts.map((e) => Math.log(route.expertProbs[e]));
+  const prompt = expertPrompt(config, instructionIds);
+  const sequential = options.sequential ?? false;
+  let score: number[] = Array.from({ length: B }, (_, b) => (b === 0 ? 0 : -1e9));
+  let finished = Array<boolean>(B).fill(false);
+  let beams: GeneratedToken[][] = Array.from({ length: B }, () => []);
+  const stepMs: number[] = [];
+  const expertMs: number[][] = [];
+  let stop: GenerateResult['stop'] = 'length';
+  let t0 = performance.now();
+  let outputs = await stepAll(decoders, (d) => d.begin(queryFeatures, prompt, B), sequential);
+  const V = outputs[0].logProbs.length / B;
+  for (let t = 0; t < options.maxNewTokens; t++) {
+    stepMs.push(performance.now() - t0);
+    expertMs.push(outputs.map((o) => o.ms));
+    const { lp, weights } = fuseRows(outputs, logPrior, B, V);
+    // top B of score[b] + lp[b, v] over all (b, v); finished beams only extend with eos at 0
+    const top: { s: number; b: number; v: number }[] = [];
+    const consider = (s: number, b: number, v: number) => {
+      if (top.length === B && s <= top[B - 1].s) return;
+      let i = top.length;
+      while (i > 0 && top[i - 1].s < s) i--;
+      top.splice(i, 0, { s, b, v });
+      if (top.length > B) top.pop();
+    };
+    for (let b = 0; b < B; b++) {
+      if (finished[b]) consider(score[b], b, eos);
+      else for (let v = 0; v < V; v++) consider(score[b] + lp[b * V + v], b, v);
+    }
+    const parents = top.map((c) => c.b);
+    const tokens = top.map((c) => c.v);
+    beams = top.map((c) => (finished[c.b] ? beams[c.b] : [...beams[c.b], ...(c.v === eos ? [] : [{ id: c.v, weights: weights[c.b] }])]));
+    finished = top.map((c) => finished[c.b] || c.v === eos);
+    score = top.map((c) => c.s);
+    options.onBest?.(beams[0]);
+    if (finished.every(Boolean)) {
+      stop = 'eos';
+      break;
+    }
+    if (options.isCancelled?.()) {
+      stop = 'cancelled';
+      break;
+    }
+    if (t === options.maxNewTokens - 1) break;
+    t0 = performance.now();
+    outputs = await stepAll(decoders, (d) => d.step(tokens, parents), sequential);
+  }
+  const best = score.indexOf(Math.max(...score));
+  return { tokens: beams[best], stop: stop === 'length' && finished[best] ? 'eos' : stop, stepMs, expertMs };
 }

@@ -87,6 +87,8 @@ export interface InstructionResult {
   text: string;
   tokens: GeneratedToken[];
   stop: 'eos' | 'length' | 'cancelled';
+  /** Beams used (1 = greedy). */
+  beams: number;
   parts: ExpertPart[];
   timings: InstructionTimings;
   warnings: string[];
@@ -96,7 +98,10 @@ export interface RunInstructionOptions {
   /** Overrides the router's task head (the caption button forces 'caption'). */
   task?: Task;
   maxNewTokens?: number;
-  onText?: (textSoFar: string, token: GeneratedToken) => void;
+  /** The text so far, after every step (with beams: the best beam's, which may change). */
+  onText?: (textSoFar: string) => void;
+  /** Beams for captions (1 = greedy); questions are always greedy. */
+  beams?: number;
   /** Called once the router has decided (before decoding). */
   onRoute?: (route: Route) => void;
   isCancelled?: () => boolean;
@@ -142,14 +147,17 @@ export async function runInstruction(
   const maxNewTokens = options.maxNewTokens ?? (route.task === 'caption' ? config.max_new_tokens : MAX_ANSWER_TOKENS);
   const decoders = route.experts.map((e) => models.decoders[e]);
   const emitted: number[] = [];
+  const beams = route.task === 'caption' ? (options.beams ?? 1) : 1;
   const result = await generate(config, route, decoders, queryFeatures, ids, {
     maxNewTokens,
     sequential: options.sequential,
     isCancelled: options.isCancelled,
+    beams,
     onToken: (token) => {
       emitted.push(token.id);
-      options.onText?.(tokenizer.decode(emitted), token);
+      options.onText?.(tokenizer.decode(emitted));
     },
+    onBest: (tokens) => options.onText?.(tokenizer.decode(tokens.map((t) => t.id))),
   });
   const decodeMs = performance.now() - t2;
   const steps = result.expertMs.length;
@@ -160,6 +168,7 @@ export async function runInstruction(
     text: tokenizer.decode(result.tokens.map((t) => t.id)),
     tokens: result.tokens,
     stop: result.stop,
+    beams,
     parts: expertParts(config, tokenizer, route, result.tokens),
     timings: {
       routeMs: t1 - t0,

@@ -47,7 +47,7 @@ export function CaptionDetails({ route, result, info, instruction, backend }: { 
       </table>
       {result && (
         <p className="hint" data-testid="caption-timings">
-          {backend ?? ''} · image tower {result.encodeMs ? ms(result.encodeMs) : 'cached'} · router {ms(result.timings.routeMs)} · query {ms(result.timings.queryMs)} · first token {ms(result.timings.firstTokenMs)} ·{' '}
+          {backend ?? ''} · {result.beams > 1 ? `beam search (${result.beams})` : 'greedy'} · image tower {result.encodeMs ? ms(result.encodeMs) : 'cached'} · router {ms(result.timings.routeMs)} · query {ms(result.timings.queryMs)} · first token {ms(result.timings.firstTokenMs)} ·{' '}
           {result.tokens.length} tokens at {result.timings.tokensPerSecond.toFixed(0)}/s · per expert step {result.timings.msPerExpertStep.map((v) => ms(v)).join(' / ')} · total {ms(result.totalMs)}
         </p>
       )}

@@ -1,7 +1,7 @@
 import type { MapController } from '../../map/mapController';
 import { useLayersStore } from '../layers/layersStore';
 import { CaptionDetails } from './CaptionDetails';
-import { useCaptionStore, type CaptionRecord, type QaRecord } from './captionStore';
+import { CAPTION_BEAMS, useCaptionStore, type CaptionRecord, type QaRecord } from './captionStore';
 import './caption.css';
 
 const statusText: Record<string, string> = { queued: 'queued', running: 'writing…', done: '', stopped: 'stopped', error: 'error' };
@@ -27,7 +27,10 @@ function CaptionItem({ record, controller }: { record: CaptionRecord; controller
         <button className="link" onClick={() => controller.zoomTo(record.imageId)} title="Show on the map">
           {record.imageName}
         </button>
-        <span className="hint">{statusText[record.status]}</span>
+        <span className="hint" data-testid="caption-meta">
+          {statusText[record.status]}
+          {record.result && `${(record.result.totalMs / 1000).toFixed(2)} s · ${record.backend}`}
+        </span>
         {busy ? (
           <button onClick={() => s.stop(record.jobId)} aria-label={`Stop captioning ${record.imageName}`}>
             Stop
@@ -74,6 +77,9 @@ export function CaptionPanel({ controller }: { controller: MapController }) {
       <h3>Captions</h3>
       <label>
         <input type="checkbox" checked={s.autoCaption} onChange={(e) => s.setAutoCaption(e.target.checked)} /> Caption images when they are loaded
+      </label>
+      <label>
+        <input type="checkbox" checked={s.beamSearch} onChange={(e) => s.setBeamSearch(e.target.checked)} /> Better captions (beam search, {CAPTION_BEAMS} beams; slower)
       </label>
       <label>
         <input type="checkbox" checked={s.parallelExperts} onChange={(e) => s.setParallelExperts(e.target.checked)} /> Run the experts in parallel workers

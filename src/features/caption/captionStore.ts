@@ -56,10 +56,14 @@ export interface AskTarget {
 export const REGION_SIZES = [64, 128, 224, 256, 384, 512, 768, 1024, 2048];
 export const SUGGESTED_QUESTIONS = ['what type of scene is this?', 'are there any ships?', 'how many cars are there?', 'is there a river?', 'what is next to the building?'];
 const HISTORY_PER_IMAGE = 30;
+/** Beam width of "better captions" (the width the model card reports). */
+export const CAPTION_BEAMS = 3;
 
 interface CaptionState {
   autoCaption: boolean;
   parallelExperts: boolean;
+  /** Beam search for captions (better captions, slower first words). */
+  beamSearch: boolean;
   regionSize: number;
   models: { status: 'idle' | 'loading' | 'ready' | 'error'; error: string | null; info: CaptionModelInfo | null };
   captions: Record<string, CaptionRecord>;
@@ -70,6 +74,7 @@ interface CaptionState {
 
   setAutoCaption(on: boolean): void;
   setParallelExperts(on: boolean): void;
+  setBeamSearch(on: boolean): void;
   setRegionSize(size: number, controller?: MapController): void;
   captionImage(imageId: string): void;
   stop(jobId: string): void;
@@ -157,6 +162,7 @@ export const useCaptionStore = create<CaptionState>()(
               window: window ?? { x: 0, y: 0, width: image.info.width, height: image.info.height },
               instruction,
               task,
+              beams: get().beamSearch ? CAPTION_BEAMS : 1,
             },
             (u) => patch({ ...(u.route ? { route: u.route } : {}), ...(u.text !== undefined ? { text: u.text } : {}) }),
           );
@@ -169,6 +175,7 @@ export const useCaptionStore = create<CaptionState>()(
       return {
         autoCaption: true,
         parallelExperts: true,
+        beamSearch: true,
         regionSize: 256,
         models: { status: 'idle', error: null, info: null },
         captions: {},
@@ -178,6 +185,7 @@ export const useCaptionStore = create<CaptionState>()(
 
         setAutoCaption: (on) => set({ autoCaption: on }),
         setParallelExperts: (on) => set({ parallelExperts: on }),
+        setBeamSearch: (on) => set({ beamSearch: on }),
 
         setRegionSize(size, controller) {
           set({ regionSize: size });
@@ -307,7 +315,7 @@ export const useCaptionStore = create<CaptionState>()(
     {
       name: 'rslens-caption-settings',
       storage: createJSONStorage(() => localStorage),
-      partialize: (s) => ({ autoCaption: s.autoCaption, parallelExperts: s.parallelExperts, regionSize: s.regionSize }),
+      partialize: (s) => ({ autoCaption: s.autoCaption, parallelExperts: s.parallelExperts, beamSearch: s.beamSearch, regionSize: s.regionSize }),
     },
   ),
 );
