@@ -97,7 +97,8 @@ export function fuseNext(outputs: readonly StepOutput[], logPrior: readonly numb
 }
 
 /**
- * Greedy decoding with the running experts. `decoders[i]` is expert `route.experts[i]`.
+ * Greedy decoding (beam search when options.beams > 1) with the running experts; `decoders[i]` is
+ * expert `route.experts[i]`.
  */
 export async function generate(
   config: CaptionConfig,

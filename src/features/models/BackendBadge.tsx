@@ -11,16 +11,21 @@ export function BackendBadge({ backend, threads }: { backend: Backend; threads?:
   );
 }
 
-/** Compact status for the app header: the backends of the loaded models. */
+/** Compact status for the app header: how many loaded models run on each backend (names on hover). */
 export function ModelsStatusBadge() {
   const models = useModelsStore((s) => s.models);
   const loaded = Object.values(models).flatMap((m) => (m.load ? [m.load] : []));
   if (!loaded.length) return <span className="models-status" data-testid="models-status">no model loaded</span>;
+  const groups = new Map<string, typeof loaded>();
+  for (const l of loaded) {
+    const key = `${l.backend}|${l.threads}`;
+    groups.set(key, [...(groups.get(key) ?? []), l]);
+  }
   return (
     <span className="models-status" data-testid="models-status">
-      {loaded.map((l) => (
-        <span key={l.modelId} title={l.reason}>
-          {l.modelId} <BackendBadge backend={l.backend} threads={l.threads} />{' '}
+      {[...groups.values()].map((group) => (
+        <span key={`${group[0].backend}|${group[0].threads}`} title={group.map((l) => `${l.modelId}: ${l.reason}`).join('\n')}>
+          {group.length} model{group.length === 1 ? '' : 's'} <BackendBadge backend={group[0].backend} threads={group[0].threads} />{' '}
         </span>
       ))}
     </span>
