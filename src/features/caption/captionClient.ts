@@ -22,7 +22,7 @@ const expertWorkerKey = (expert: number, parallel: boolean) => `caption-expert#$
 let setup: { parallel: boolean; ready: Promise<CaptionModelInfo> } | null = null;
 
 async function loadInto(modelId: string, workerKey: string): Promise<void> {
-  const loaded = await useModelsStore.getState().loadModel(modelId, workerKey);
+  const loaded = await useModelsStore.getState().ensureLoaded(modelId, workerKey);
   if (!loaded) throw new Error(`Could not load model "${modelId}": ${useModelsStore.getState().models[modelId]?.error ?? 'unknown error'}`);
 }
 

@@ -52,6 +52,8 @@ interface ModelsState {
   urlOverrideFor(modelId: string): BackendPreference | null;
   /** Loads a model into its family's worker, or into the worker `workerKey` (e.g. "caption-expert#1"). */
   loadModel(modelId: string, workerKey?: string): Promise<LoadResult | null>;
+  /** Loads unless the model is already loaded in that worker (a model may live in several workers). */
+  ensureLoaded(modelId: string, workerKey?: string): Promise<LoadResult | null>;
   testRun(modelId: string): Promise<SelfTestResult | null>;
   deleteModel(modelId: string): Promise<void>;
 }
@@ -63,6 +65,9 @@ function timeoutsFromUrl(): FetchTimeouts {
   const ms = Number(new URLSearchParams(location.search).get('modelTimeoutMs'));
   return ms > 0 ? { responseMs: ms, stallMs: ms } : DEFAULT_TIMEOUTS;
 }
+
+/** Worker keys each model id is loaded in ("search", "caption", "caption-expert#1", …). */
+const loadedIn = new Map<string, Set<string>>();
 
 const idleModel = (): ModelUiState => ({ status: 'idle', progress: {}, load: null, selfTest: null, error: null });
 
@@ -132,7 +137,9 @@ export const useModelsStore = create<ModelsState>()(
               }),
             );
             const options = { backend: get().preferenceFor(modelId), modelsBaseUrl: modelsBaseUrl(), timeouts: timeoutsFromUrl() };
-            const load = await callModelWorker(workerKey ?? entry.family, (w) => w.load(entry, options, onProgress));
+            const worker = workerKey ?? entry.family;
+            const load = await callModelWorker(worker, (w) => w.load(entry, options, onProgress));
+            loadedIn.set(modelId, new Set([...(loadedIn.get(modelId) ?? []), worker]));
             patchModel(modelId, { status: 'ready', load });
             return load;
           } catch (err) {
@@ -141,6 +148,14 @@ export const useModelsStore = create<ModelsState>()(
           } finally {
             await get().refreshCache();
           }
+        },
+
+        async ensureLoaded(modelId, workerKey) {
+          const entry = get().manifest && findModel(get().manifest!, modelId);
+          const worker = workerKey ?? entry?.family;
+          const model = get().models[modelId];
+          if (worker && model?.status === 'ready' && model.load && loadedIn.get(modelId)?.has(worker)) return model.load;
+          return get().loadModel(modelId, workerKey);
         },
 
         async testRun(modelId) {
@@ -162,7 +177,8 @@ export const useModelsStore = create<ModelsState>()(
 
         async deleteModel(modelId) {
           const entry = findModel(get().manifest!, modelId);
-          if (get().models[modelId]?.load) await callModelWorker(entry.family, (w) => w.dispose(modelId));
+          for (const worker of loadedIn.get(modelId) ?? []) await callModelWorker(worker, (w) => w.dispose(modelId));
+          loadedIn.delete(modelId);
           await deleteCachedModel(entry);
           patchModel(modelId, idleModel());
           await get().refreshCache();

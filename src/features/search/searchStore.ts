@@ -88,8 +88,7 @@ async function loadTowers(): Promise<string> {
   const manifest = useModelsStore.getState().manifest;
   if (!manifest) throw new Error(useModelsStore.getState().manifestError ?? 'model manifest unavailable');
   for (const id of [IMAGE_TOWER, TEXT_TOWER]) {
-    if (useModelsStore.getState().models[id]?.status === 'ready') continue;
-    const loaded = await useModelsStore.getState().loadModel(id);
+    const loaded = await useModelsStore.getState().ensureLoaded(id);
     if (!loaded) throw new Error(`Could not load model "${id}": ${useModelsStore.getState().models[id]?.error ?? 'unknown error'}`);
   }
   const image = findModel(manifest, IMAGE_TOWER);
