@@ -63,7 +63,7 @@ def fmt(m: Dict[str, float]) -> str:
 def main() -> None:
     from ..rslens import paths
     from ..rslens.utils import get_device
-    from .train import build_model_from_checkpoint, val_tensors
+    from .train import build_model_from_checkpoint, tuned_grid, val_tensors
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", type=int, default=2)
@@ -77,7 +77,9 @@ def main() -> None:
     device = get_device()
     ckpt = args.ckpt or str(paths.runs_dir() / "retrieval" / f"stage{args.stage}" / "last.pt")
     model, _ = build_model_from_checkpoint(ckpt, device)
-    feats, ids, mask = val_tensors(model.config["max_len"])
+    cut = model.config.get("tune_cut") or 19  # fine-tuned top blocks: run them on the cutN cache
+    feats, ids, mask = val_tensors(model.config["max_len"], cut)
+    feats = tuned_grid(model, feats)
     res = {"with_adapters" if model.has_adapters() else "stage1": evaluate_from_cache(model, feats, ids, mask, device)}
     if args.ablation and model.has_adapters():
         for mod in (model.image.adapter, model.shared, *model.text.adapters):
@@ -88,12 +90,12 @@ def main() -> None:
         from ..rslens.data import read_split
         from .features import load_cache
         from .train import tokenize_split
-        arrs, _ = load_cache("train", ["id"])
+        arrs, _ = load_cache("train", ["id"], cut=cut)
         items = read_split("train", limit=args.train_subset)
         ids_t, mask_t = tokenize_split(items, model.config["max_len"])
         model2, _ = build_model_from_checkpoint(ckpt, device)
         res[f"TRAIN_first{args.train_subset}_diagnostic"] = evaluate_from_cache(
-            model2, arrs[0][:args.train_subset], ids_t, mask_t, device)
+            model2, tuned_grid(model2, arrs[0][:args.train_subset]), ids_t, mask_t, device)
     for k, v in res.items():
         print(f"{k}: {fmt(v)}")
     print(json.dumps(res))

@@ -49,10 +49,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", type=int, default=2)
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--run-dir", default=None, help="run folder with stage1/ stage2/ (default models/runs/retrieval)")
     args = ap.parse_args()
     get_device("cpu")
     out = Path(args.out)
-    ckpt = stage_dir(args.stage) / "last.pt"
+    ckpt = stage_dir(args.stage, args.run_dir) / "last.pt"
     model, ck = build_model_from_checkpoint(ckpt, "cpu")
     model.eval()
     tok = load_tokenizer()
@@ -74,6 +75,20 @@ def main() -> None:
     print(f"backbone grid, full fp32 pixel path vs float16 training cache: max abs diff {gdiff:.4f}")
     if gdiff > 0.1:
         raise RuntimeError(f"image tower does not reproduce the training features (max diff {gdiff})")
+    tune_cut = model.config.get("tune_cut")
+    if tune_cut is not None:  # fine-tuned top blocks: the tuned pixel path must match training too
+        from .train import tuned_grid
+        mid, _ = load_cache("val", ["id"], cut=tune_cut)
+        with torch.no_grad():
+            frozen, tuned = model.image.frozen_and_tuned(pixels)
+        ref = tuned_grid(model, mid[0][:4])
+        tdiff = float((tuned - torch.from_numpy(ref)).abs().max())
+        fdiff = float((frozen - g).abs().max())
+        print(f"tuned grid, pixel path vs cut{tune_cut} cache + tuned blocks: max abs diff {tdiff:.4f}; "
+              f"exported (frozen) grid vs frozen stem: {fdiff:.2e}; tuned vs frozen grid: "
+              f"{float((tuned - frozen).abs().max()):.3f}")
+        if tdiff > 0.1 or fdiff > 1e-5:
+            raise RuntimeError("tuned image tower does not reproduce the training path")
 
     img = ImageTowerExport(model)
     txt = TextTowerExport(model)
@@ -95,14 +110,17 @@ def main() -> None:
     np.save(par / "image_grid.npy", ref_grid.numpy())
     np.save(par / "text_embedding.npy", ref_txt.numpy())
 
-    s1 = json.load(open(stage_dir(1) / "summary.json"))
+    s1 = json.load(open(stage_dir(1, args.run_dir) / "summary.json"))
     hist = ck["history"]
     meta = {
         "name": "rslens-retrieval-harma-mnv2",
         "stage": args.stage,
         "embedding_dim": D,
         "grid": {"channels": 1280, "height": 7, "width": 7,
-                 "what": "MobileNetV2 final 1x1-conv map (after ReLU6 and, for stage 2, the image adapter)"},
+                 "what": ("MobileNetV2 final 1x1-conv map (after ReLU6) of the FROZEN ImageNet backbone "
+                          f"(the embedding uses a fine-tuned copy of features[{tune_cut}:19] instead; the grid "
+                          "is what the captioning model was trained on)") if tune_cut is not None else
+                 "MobileNetV2 final 1x1-conv map (after ReLU6 and, for stage 2, the image adapter)"},
         "max_length": tok.max_length,
         "temperature": float(1.0 / model.logit_scale.exp()),
         "similarity": "dot product of the L2-normalised embeddings (cosine); logits = similarity / temperature",
@@ -118,6 +136,8 @@ def main() -> None:
                                                  "right-padded with pad_id (mask 0)",
                                      "typescript": "src/core/text/tokenizer.ts (RetrievalTokenizer)"}},
         "opset": OPSET,
+        "fine_tuned_backbone_blocks": (f"features[{tune_cut}:19] (a copy; the frozen original gives the grid output)"
+                                       if tune_cut is not None else None),
         "params": {"stage1_trainable": s1["trainable_params"], "total": ck["total_params"],
                    "stage2_trainable": ck["trainable_params"] if args.stage == 2 else None},
         "val_metrics_pytorch": hist[-1].get("val"),

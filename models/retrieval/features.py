@@ -61,14 +61,15 @@ def cache_path(split: str, view: str, cut: int = CUT):
     return paths.cache_dir() / cache_name(cut) / f"{split}_{view}.npy"
 
 
-def load_cache(split: str, views, mmap: bool = False):
-    """Returns (list over views of [N, 1280, 7, 7] float16 arrays, image list)."""
-    d = paths.cache_dir() / cache_name(CUT)
+def load_cache(split: str, views, mmap: bool = False, cut: int = CUT):
+    """Returns (list over views of [N, 1280, 7, 7] float16 arrays (cut 19; [N,160,7,7] for cut 15/17),
+    image list)."""
+    d = paths.cache_dir() / cache_name(cut)
     with open(d / f"{split}_index.json", encoding="utf-8") as f:
         index = json.load(f)
     arrs = []
     for v in views:
-        p = cache_path(split, v)
+        p = cache_path(split, v, cut)
         if not p.with_suffix(".done").exists():
             raise FileNotFoundError(f"feature cache {paths.rel(p)} incomplete: run models.retrieval.features")
         arrs.append(np.load(p, mmap_mode="r" if mmap else None))

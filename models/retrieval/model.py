@@ -18,6 +18,7 @@ modalities (same weights, one gate per modality).
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Optional, Tuple
 
@@ -140,12 +141,21 @@ class ImageTower(nn.Module):
     """
 
     def __init__(self, tflite_path: Optional[str] = None, embed_dim: int = 256, dropout: float = 0.1,
-                 head_hidden: int = 1024):
+                 head_hidden: int = 1024, tune_cut: Optional[int] = None):
         super().__init__()
         mnv2 = mobilenet_v2_from_tflite(tflite_path) if tflite_path else _random_mnv2()
         self.stem = mnv2.features  # frozen (cached during training)
         for p in self.stem.parameters():
             p.requires_grad_(False)
+        # Optional fine-tuned copy of the top blocks features[tune_cut:]: it feeds the embedding,
+        # while the frozen `stem` still produces the exported `grid` (the captioning model was
+        # trained on the frozen backbone grid).
+        self.tune_cut = tune_cut
+        self.tuned: Optional[nn.Sequential] = None
+        if tune_cut is not None:
+            self.tuned = copy.deepcopy(self.stem[tune_cut:])
+            for p in self.tuned.parameters():
+                p.requires_grad_(True)
         c = self.grid_channels = 1280
         self.ln = nn.LayerNorm(c)
         self.fc1 = Linear(c, head_hidden)
@@ -160,11 +170,21 @@ class ImageTower(nn.Module):
     def train(self, mode: bool = True):
         super().train(mode)
         self.stem.eval()  # frozen backbone: BN statistics (folded from TFLite) never change
+        if self.tuned is not None:
+            self.tuned.eval()  # BN folded (identity + bias), no dropout: eval == train maths
         return self
 
     def stem_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels RGB in [0,1] -> grid [N,1280,7,7]."""
         return self.stem(normalize_unit(pixels))
+
+    def frozen_and_tuned(self, pixels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """pixels -> (frozen backbone grid, grid of the fine-tuned top blocks), both [N,1280,7,7]."""
+        if self.tuned is None:
+            g = self.stem_features(pixels)
+            return g, g
+        mid = self.stem[:self.tune_cut](normalize_unit(pixels))
+        return self.stem[self.tune_cut:](mid), self.tuned(mid)
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.ln(x)
@@ -193,12 +213,15 @@ def _random_mnv2():
 class RetrievalModel(nn.Module):
     def __init__(self, vocab_size: int, tflite_path: Optional[str] = None, embed_dim: int = 256,
                  max_len: int = 32, text_width: int = 256, text_layers: int = 3, text_heads: int = 4,
-                 text_mlp: int = 768, dropout: float = 0.1, init_temperature: float = 0.07, head_hidden: int = 768):
+                 text_mlp: int = 768, dropout: float = 0.1, init_temperature: float = 0.07, head_hidden: int = 768,
+                 tune_cut: Optional[int] = None):
         super().__init__()
         self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, max_len=max_len, text_width=text_width,
                            text_layers=text_layers, text_heads=text_heads, text_mlp=text_mlp, dropout=dropout,
                            head_hidden=head_hidden)
-        self.image = ImageTower(tflite_path, embed_dim, dropout, head_hidden)
+        if tune_cut is not None:  # old checkpoints have no tune_cut key
+            self.config["tune_cut"] = tune_cut
+        self.image = ImageTower(tflite_path, embed_dim, dropout, head_hidden, tune_cut)
         self.text = TextTower(vocab_size, max_len, text_width, text_layers, text_heads, text_mlp, embed_dim, dropout)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
         self.shared: Optional[GatedAdapter] = None
@@ -223,8 +246,14 @@ class RetrievalModel(nn.Module):
         return F.normalize(tok[:, 0], dim=-1), grid
 
     def encode_image(self, pixels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """pixels: [N,3,224,224] RGB in [0,1]. -> (embedding [N,D], grid [N,1280,7,7])."""
-        return self.encode_image_from_stem(self.image.stem_features(pixels))
+        """pixels: [N,3,224,224] RGB in [0,1]. -> (embedding [N,D], grid [N,1280,7,7]).
+
+        With fine-tuned top blocks (tune_cut), the embedding comes from the tuned copy and the
+        returned grid is the FROZEN backbone grid (what the captioning model was trained on)."""
+        if self.image.tuned is None:
+            return self.encode_image_from_stem(self.image.stem_features(pixels))
+        frozen, tuned = self.image.frozen_and_tuned(pixels)
+        return self.encode_image_from_stem(tuned)[0], frozen
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         tok = self.text.tokens(input_ids, attention_mask)

@@ -52,8 +52,9 @@ def window_mask(n: int, size: int, min_window: int, gen: torch.Generator) -> tor
     return m
 
 
-def stage_dir(stage: int) -> Path:
-    return paths.runs_dir() / "retrieval" / f"stage{stage}"
+def stage_dir(stage: int, root=None) -> Path:
+    """root: run folder (default models/runs/retrieval)."""
+    return (Path(root) if root else paths.runs_dir() / "retrieval") / f"stage{stage}"
 
 
 def tokenize_split(items, max_len: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -67,16 +68,35 @@ def tokenize_split(items, max_len: int) -> Tuple[torch.Tensor, torch.Tensor]:
     return ids, mask
 
 
-def val_tensors(max_len: int):
-    arrs, index = load_cache("val", ["id"])
+def val_tensors(max_len: int, cut: int = 19):
+    arrs, index = load_cache("val", ["id"], cut=cut)
     items = read_split("val")
     assert [it.image for it in items] == index
     ids, mask = tokenize_split(items, max_len)
     return arrs[0], ids, mask
 
 
-def build_model(vocab_size: int, dropout: float = 0.1) -> RetrievalModel:
-    return RetrievalModel(vocab_size, str(paths.mobilenet_tflite()), dropout=dropout)
+def build_model(vocab_size: int, dropout: float = 0.1, tune_cut=None) -> RetrievalModel:
+    return RetrievalModel(vocab_size, str(paths.mobilenet_tflite()), dropout=dropout, tune_cut=tune_cut)
+
+
+@torch.no_grad()
+def tuned_grid(model: RetrievalModel, feats, bs: int = 128) -> np.ndarray:
+    """Cached features[:tune_cut] maps -> grid of the fine-tuned top blocks (float32 [N,1280,7,7])."""
+    if model.image.tuned is None:
+        return feats
+    model.eval()
+    out = []
+    for s in range(0, len(feats), bs):
+        x = torch.from_numpy(np.asarray(feats[s:s + bs], dtype=np.float32))
+        out.append(model.image.tuned(x.to(next(model.parameters()).device)).cpu().numpy())
+    return np.concatenate(out)
+
+
+def word_dropout(ids: torch.Tensor, mask: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Caption augmentation: mask out each real word piece (not bos/eos) with probability p."""
+    drop = (torch.rand(ids.shape, generator=gen) < p) & (ids > 3) & (mask > 0)
+    return mask.masked_fill(drop.to(mask.device), 0)
 
 
 def set_trainable(model: RetrievalModel, stage: int) -> None:
@@ -85,6 +105,9 @@ def set_trainable(model: RetrievalModel, stage: int) -> None:
     if stage == 1:
         for mod in (model.image.ln, model.image.fc1, model.image.fc2, model.image.skip, model.text):
             for p in mod.parameters():
+                p.requires_grad_(True)
+        if model.image.tuned is not None:
+            for p in model.image.tuned.parameters():
                 p.requires_grad_(True)
     else:
         for mod in (model.image.adapter, model.text.adapters, model.shared):
@@ -107,17 +130,18 @@ def build_model_from_checkpoint(path, device):
     return model.to(device).eval(), ck
 
 
-def param_groups(model: RetrievalModel, lr: float, lr_image: float, wd: float):
+def param_groups(model: RetrievalModel, lr: float, lr_image: float, wd: float, lr_backbone: float = 1e-4):
     groups = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        is_img = name.startswith("image.")
+        kind = "backbone" if name.startswith("image.tuned.") else "image" if name.startswith("image.") else "text"
         no_decay = p.ndim < 2 or "pos" in name or "tok.weight" in name or "logit_scale" in name or "gate" in name
-        key = (is_img, no_decay)
+        key = (kind, no_decay)
         groups.setdefault(key, []).append(p)
-    return [{"params": ps, "lr": lr_image if img else lr, "base_lr": lr_image if img else lr,
-             "weight_decay": 0.0 if nd else wd} for (img, nd), ps in groups.items()]
+    lrs = {"backbone": lr_backbone, "image": lr_image, "text": lr}
+    return [{"params": ps, "lr": lrs[k], "base_lr": lrs[k],
+             "weight_decay": 0.0 if nd else wd} for (k, nd), ps in groups.items()]
 
 
 def main(argv=None) -> int:
@@ -135,6 +159,12 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=int, default=4)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--tune-cut", type=int, choices=(15, 16, 17, 18), default=None,
+                    help="stage 1: fine-tune a copy of MobileNetV2 features[CUT:19] on the cached cutCUT maps "
+                         "(the frozen copy still gives the exported grid)")
+    ap.add_argument("--lr-backbone", type=float, default=1e-4, help="lr of the fine-tuned top blocks")
+    ap.add_argument("--word-drop", type=float, default=0.0, help="stage 1: caption word-piece dropout probability")
+    ap.add_argument("--run-dir", default=None, help="run folder holding stage1/ and stage2/ (default models/runs/retrieval)")
     ap.add_argument("--limit-steps", type=int, default=None, help="debug: at most N steps per epoch")
     args = ap.parse_args(argv)
     hp = dict(DEFAULTS[args.stage])
@@ -142,7 +172,7 @@ def main(argv=None) -> int:
         if getattr(args, k) is not None:
             hp[k] = getattr(args, k)
 
-    out = stage_dir(args.stage)
+    out = stage_dir(args.stage, args.run_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = log_to_file(out / "train.log")
     device = get_device(args.device)
@@ -153,7 +183,15 @@ def main(argv=None) -> int:
 
     tok = load_tokenizer()
     train_items = read_split("train")
-    arrs, index = load_cache("train", views)
+    if args.stage == 2:  # the tuned blocks are frozen in stage 2: recover tune_cut from the stage-1 checkpoint
+        s1 = load_checkpoint(stage_dir(1, args.run_dir) / "last.pt")
+        if s1 is None or not s1.get("finished"):
+            log("stage 2 needs a finished stage-1 checkpoint")
+            return 1
+        args.tune_cut = s1["model_config"].get("tune_cut")
+    cut = args.tune_cut or 19
+    log(f"tune_cut {args.tune_cut}; lr_backbone {args.lr_backbone}; word_drop {args.word_drop}; threads {torch.get_num_threads()}")
+    arrs, index = load_cache("train", views, cut=cut)
     assert index == [it.image for it in train_items]
     t0 = time.time()
     train_feats = np.stack(arrs)  # [V,N,160,7,7] float16
@@ -162,18 +200,14 @@ def main(argv=None) -> int:
     tr_ids, tr_mask = tokenize_split(train_items, tok.max_length)
     tr_ids = tr_ids.view(len(train_items), 5, -1)
     tr_mask = tr_mask.view(len(train_items), 5, -1)
-    va_feats, va_ids, va_mask = val_tensors(tok.max_length)
+    va_feats, va_ids, va_mask = val_tensors(tok.max_length, cut)
 
     ckpt_path = out / "last.pt"
     ck = None if args.fresh else load_checkpoint(ckpt_path)
     if args.stage == 1:
-        model = build_model(tok.vocab_size, 0.1 if args.dropout is None else args.dropout)
+        model = build_model(tok.vocab_size, 0.1 if args.dropout is None else args.dropout, args.tune_cut)
     else:
-        s1 = load_checkpoint(stage_dir(1) / "last.pt")
-        if s1 is None or not s1.get("finished"):
-            log("stage 2 needs a finished stage-1 checkpoint")
-            return 1
-        model, _ = build_model_from_checkpoint(stage_dir(1) / "last.pt", "cpu")
+        model, _ = build_model_from_checkpoint(stage_dir(1, args.run_dir) / "last.pt", "cpu")
         model.add_adapters()
     model.to(device)
     set_trainable(model, args.stage)
@@ -181,7 +215,8 @@ def main(argv=None) -> int:
     n_total = count_params(model, trainable_only=False)
     log(f"trainable parameters: {n_train:,} of {n_total:,}")
 
-    opt = torch.optim.AdamW(param_groups(model, hp["lr"], hp["lr_image"], hp["wd"]), betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(param_groups(model, hp["lr"], hp["lr_image"], hp["wd"], args.lr_backbone),
+                            betas=(0.9, 0.98))
     steps_per_epoch = len(train_items) // hp["batch"]
     if args.limit_steps:
         steps_per_epoch = min(steps_per_epoch, args.limit_steps)
@@ -223,17 +258,27 @@ def main(argv=None) -> int:
                 g["lr"] = g["base_lr"] * f
             b = perm[s * hp["batch"]:(s + 1) * hp["batch"]]
             x = torch.from_numpy(train_feats[view_idx[b].numpy(), b.numpy()].astype(np.float32))
+            if model.image.tuned is not None:
+                x = x.to(device)
+                if args.stage == 1:
+                    x = model.image.tuned(x)
+                else:
+                    with torch.no_grad():
+                        x = model.image.tuned(x)
+                x = x.cpu() if device.type == "cpu" else x
             if hp.get("window_aug"):
                 x = x * window_mask(len(b), x.shape[-1], hp["window_aug"], gen)
             x = x.to(device)
             ids, mask = tr_ids[b, cap_idx[b]], tr_mask[b, cap_idx[b]]
             L = int(mask.sum(1).max())
             ids, mask = ids[:, :L].to(device), mask[:, :L].to(device)
-            ie, _ = model.encode_image_from_stem(x)
-            te = model.encode_text(ids, mask)
-            # identical caption text at j != i is not a negative
+            # identical caption text at j != i is not a negative (decided on the full captions)
             same = (ids[:, None, :] == ids[None, :, :]).all(-1)
             same.fill_diagonal_(False)
+            if args.word_drop > 0 and args.stage == 1:
+                mask = word_dropout(ids, mask, args.word_drop, gen)
+            ie, _ = model.encode_image_from_stem(x)
+            te = model.encode_text(ids, mask)
             loss = info_nce(ie, te, model.logit_scale, same)
             if hp["triplet_weight"] > 0:
                 loss = loss + hp["triplet_weight"] * weighted_triplet(ie, te, same=same)
@@ -253,7 +298,7 @@ def main(argv=None) -> int:
                "temperature": 1 / model.logit_scale.exp().item()}
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == hp["epochs"]:
             t_ev = time.time()
-            rec["val"] = evaluate_from_cache(model, va_feats, va_ids, va_mask, device)
+            rec["val"] = evaluate_from_cache(model, tuned_grid(model, va_feats), va_ids, va_mask, device)
             rec["eval_s"] = round(time.time() - t_ev, 1)
         history.append(rec)
         log(f"epoch {epoch + 1}/{hp['epochs']} loss {rec['loss']:.4f} time {ep_time:.0f}s"
