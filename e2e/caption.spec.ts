@@ -93,7 +93,7 @@ test('click-to-ask on a harbour: ships yes, a count is a number; bad questions a
   await expect(page.getByTestId('ask-answer-item')).toHaveCount(answered);
 
   // A long but acceptable question is cut to what the model reads, and said so.
-  await ask(page, 'are there any ships or boats in the water near the harbour and the docks and the buildings on the coast?');
+  await ask(page, 'are there any ships or boats in the water near the harbour, the docks, the bridge, the buildings and the green trees on the coast of this port?');
   await expect(page.getByTestId('ask-answer-item').first().getByTestId('ask-warning')).toContainText('first 24 tokens');
   // Another language: answered, with a warning that the model reads English.
   await ask(page, '港口里有船吗？');

@@ -4,8 +4,12 @@ questions of val images) for the dense decoder (stage 1) and the MoE (stage 2).
     /usr/bin/python3 -m models.caption.evaluate --stage 1          # dense decoder
     /usr/bin/python3 -m models.caption.evaluate --stage 2          # MoE (and, with --ablation, the dense
                                                                   #   decoder of the same checkpoint)
+    /usr/bin/python3 -m models.caption.evaluate --stage 2 --probe-only   # only the ship/boat probe (printed)
 Greedy decoding with the KV cache (the same step function as the exported graphs). Writes
-models/caption/metrics_stage{N}.json (+ the val captions in models/runs/caption/).
+models/caption/metrics_stage{N}.json (+ the val captions in models/runs/caption/). Every run also
+reports the ship/boat presence probe: share of "yes" to "are there any ships/boats?" / "is there a
+ship/boat in this image?" on the val images labelled Port and on the val images whose captions name
+no boat/ship (false-positive check).
 """
 from __future__ import annotations
 
@@ -206,6 +210,28 @@ def eval_vqa(model, tok: Tok, feats: Features, qs: List[dict], mode: str, batch:
     return res, examples
 
 
+PROBE_QUESTIONS = ["are there any ships?", "are there any boats?", "is there a ship in this image?",
+                   "is there a boat in this image?"]
+
+
+def ship_probe(model, tok: Tok, feats: Features, items, mode: str) -> dict:
+    """Share of "yes" to the ship/boat presence questions on (a) every val image labelled Port in
+    labels.json and (b) every val image whose captions name no boat/ship (synonym group) -- (b) is the
+    false-positive check, a model that always says "yes" would pass (a)."""
+    from .data import GROUP_OF, OBJECTS, mentioned_groups
+    boat_group = GROUP_OF[[o[0] for o in OBJECTS].index("boat")]
+    sets = {"port": [it for it in items if (it.label or "").lower() == "port"],
+            "no_boat_or_ship_in_captions": [it for it in items if boat_group not in mentioned_groups(it.captions)]}
+    out = {}
+    for name, its in sets.items():
+        qs = [{"image": it.image, "type": "presence", "question": qq, "answer": "yes", "source": f"probe:{i}"}
+              for it in its for i, qq in enumerate(PROBE_QUESTIONS)]
+        res, _ = eval_vqa(model, tok, feats, qs, mode)
+        out[name] = {"n_images": len(its), "yes_rate": {qq: res[f"presence [{i}]"]["accuracy"]
+                                                        for i, qq in enumerate(PROBE_QUESTIONS)}}
+    return out
+
+
 def retrieval_adapted_features(model, split: str, stage: int) -> Features:
     """Val features as the browser will see them if the exported image tower includes the retrieval
     stage-`stage` image adapter: grid -> retrieval adapter -> our frozen PCA (models/runs/retrieval/...)."""
@@ -238,6 +264,8 @@ def main(argv=None) -> None:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--beam", type=int, default=1, help="caption beam size (1 = greedy)")
     ap.add_argument("--alpha", type=float, default=0.0, help="beam length normalisation exponent")
+    ap.add_argument("--probe-only", action="store_true",
+                    help="only the ship/boat presence probe (printed, no metrics file written)")
     ap.add_argument("--retrieval-grid", type=int, default=0,
                     help="evaluate on the grid after the retrieval stage-N image adapter (robustness check; "
                          "results go to metrics_stage{N}_retrieval-grid{M}.json)")
@@ -254,6 +282,11 @@ def main(argv=None) -> None:
         keep = {it.image for it in items}
         vqa = [x for x in vqa if x["image"] in keep or "tile" in x]
     modes = ["dense"] if args.stage == 1 else (["moe", "dense"] if args.ablation else ["moe"])
+    if args.probe_only:
+        for mode in modes:
+            print(json.dumps({"stage": args.stage, "tag": args.tag, "mode": mode,
+                              "ship_probe": ship_probe(model, tok, feats, items, mode)}, indent=1))
+        return
     result = {"stage": args.stage, "tag": args.tag,
               "checkpoint": paths.rel(paths.runs_dir() / "caption" / (f"stage{args.stage}" + (f"-{args.tag}" if args.tag else "")) / "last.pt"),
               "epochs_trained": ck["epoch"], "steps": ck["gstep"], "grid_source": ck.get("grid_source"),
@@ -265,13 +298,16 @@ def main(argv=None) -> None:
         t0 = time.time()
         m, hyps = eval_captions(model, tok, feats, items, mode, beam=args.beam, alpha=args.alpha)
         v, ex = eval_vqa(model, tok, feats, vqa, mode)
+        probe = ship_probe(model, tok, feats, items, mode)
         E = len(model.experts) if model.experts is not None else 0
         name = "dense decoder" if mode == "dense" else (f"MoE ({E} experts, learned fusion)" if E > 1 else
                                                         "single LoRA expert (control: stage-2 data/steps, no MoE)")
-        result["results"][name] = {"captioning": m, "vqa": v, "vqa_examples": ex,
+        result["results"][name] = {"captioning": m, "vqa": v, "ship_probe": probe, "vqa_examples": ex,
                                    "caption_examples": dict(list(hyps.items())[:8])}
         log(f"stage {args.stage} {name}: {json.dumps(m)} | VQA " +
-            ", ".join(f"{k} {x['accuracy']:.3f} (n={x['n']})" for k, x in v.items()) + f" | {time.time() - t0:.0f}s")
+            ", ".join(f"{k} {x['accuracy']:.3f} (n={x['n']})" for k, x in v.items()) + " | ship probe yes-rate " +
+            "; ".join(f"{k} (n={x['n_images']}): " + ", ".join(f"{qq} {r:.2f}" for qq, r in x["yes_rate"].items())
+                      for k, x in probe.items()) + f" | {time.time() - t0:.0f}s")
         with open(paths.runs_dir() / "caption" / f"val_captions_stage{args.stage}{args.tag}_{mode}"
                   f"{'_rg%d' % args.retrieval_grid if args.retrieval_grid else ''}.json", "w") as f:
             json.dump(hyps, f, indent=0)
