@@ -42,7 +42,7 @@ MAX_PROMPT = 24
 MAX_TARGET = 31  # target tokens incl. eos
 DEFAULTS = {1: dict(epochs=3, batch=64, lr=1e-3, wd=0.01, warmup=100, vqa_per_type=800, ls=0.1, images_frac=1.0,
                    answer_weight=4.0),
-            2: dict(epochs=1, batch=64, lr=3e-4, wd=0.0, warmup=10, vqa_per_type=400, ls=0.1, images_frac=0.5)}
+            2: dict(epochs=1, batch=64, lr=3e-4, router_lr=1e-3, wd=0.0, warmup=10, vqa_per_type=400, ls=0.1, images_frac=0.5)}
 VQA_TYPES = ["scene", "theme", "presence", "count", "relation"]
 
 
@@ -315,10 +315,18 @@ def main(argv=None) -> None:
             p.requires_grad_(False)
         params = [p for p in params if p.requires_grad]
     model.to(device)
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp["wd"]},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=hp["lr"])
+    # stage 2: the router heads start from scratch and need a larger step than the LoRA experts (at 3e-4 they
+    # had not learnt to route relation questions after one epoch); "scale" multiplies the scheduled lr
+    fast = {id(p) for p in model.router.parameters()} if args.stage == 2 else set()
+    scale = hp.get("router_lr", hp["lr"]) / hp["lr"]
+    groups = []
+    for ps, wd, sc in ((lambda p: p.ndim >= 2 and id(p) not in fast, hp["wd"], 1.0),
+                       (lambda p: p.ndim < 2 and id(p) not in fast, 0.0, 1.0),
+                       (lambda p: id(p) in fast, 0.0, scale)):
+        sel = [p for p in params if ps(p)]
+        if sel:
+            groups.append({"params": sel, "weight_decay": wd, "scale": sc})
+    opt = torch.optim.AdamW(groups, lr=hp["lr"])
     n_per_epoch = len(epoch_samples(items, vqa, 0, args.seed, hp["vqa_per_type"], hp["images_frac"]))
     steps_per_epoch = math.ceil(n_per_epoch / hp["batch"])
     total_steps = steps_per_epoch * hp["epochs"]
@@ -365,7 +373,7 @@ def main(argv=None) -> None:
             exs = [make_example(tok, s[2], s[3], role) for s in batch]
             ins, im, seq, lab = (x.to(device) for x in collate(exs))
             for g in opt.param_groups:
-                g["lr"] = lr_at(gstep)
+                g["lr"] = lr_at(gstep) * g.get("scale", 1.0)
             extra = {"answer_weight": hp["answer_weight"]} if args.stage == 1 else {}
             loss, st = lossfn(model, grid, ins, im, seq, lab, [s[0] for s in batch], hp["ls"], **extra)
             opt.zero_grad(set_to_none=True)
