@@ -107,6 +107,9 @@ test.describe('map workspace', () => {
   });
 
   test('awkward real rasters each load or explain why', async ({ page }) => {
+    // Correctness, not speed: every dropped raster is also auto-captioned, so on a busy 2-core machine a
+    // load can take longer than the default 20 s.
+    test.setTimeout(300_000);
     const errors = trackPageErrors(page);
     await page.goto('/');
     const names = [
@@ -122,7 +125,7 @@ test.describe('map workspace', () => {
     ];
     for (const name of names) {
       await dropFiles(page, [fileFromDisk(sharedFile(`data/geotiff/${name}`))]);
-      await expect(layerRow(page, name).or(problem(page, name))).toBeVisible();
+      await expect(layerRow(page, name).or(problem(page, name))).toBeVisible({ timeout: 60_000 });
     }
     // These must actually load (they are valid georeferenced rasters).
     for (const name of names) await expect(layerRow(page, name)).toBeVisible();
