@@ -328,6 +328,34 @@ export class MapController {
     return () => this.frameListeners.delete(listener);
   }
 
+  /**
+   * A left click on the map itself (not a drag, not inside an overlay or control), with its view coordinate.
+   * Native clicks, not OpenLayers' emulated 'singleclick': OL can replay a stale press as a click when a
+   * button inside an overlay is pressed, which turned the next real click into a double click (a zoom).
+   */
+  onClick(listener: (coordinate: [number, number]) => void): () => void {
+    const viewport = this.map.getViewport();
+    const onMap = (e: Event) => !(e.target instanceof Element && e.target.closest('.ol-overlay-container, .ol-control'));
+    let press: { x: number; y: number } | null = null;
+    const onPress = (e: PointerEvent) => {
+      press = onMap(e) && e.isPrimary && e.button === 0 ? { x: e.clientX, y: e.clientY } : null;
+    };
+    const onRelease = (e: MouseEvent) => {
+      const start = press;
+      press = null;
+      const isClick = start !== null && onMap(e) && Math.hypot(e.clientX - start.x, e.clientY - start.y) <= 4;
+      if (!isClick) return;
+      const [x, y] = this.map.getEventCoordinate(e);
+      listener([x, y]);
+    };
+    viewport.addEventListener('pointerdown', onPress);
+    viewport.addEventListener('click', onRelease);
+    return () => {
+      viewport.removeEventListener('pointerdown', onPress);
+      viewport.removeEventListener('click', onRelease);
+    };
+  }
+
   /** Back to the Web Mercator map of georeferenced images. */
   showMap(): void {
     this.showGeoView();

@@ -18,30 +18,12 @@ function useOverlay(controller: MapController): HTMLDivElement {
     controller.map.addOverlay(overlay);
     const unsubscribe = useCaptionStore.subscribe((s) => overlay.setPosition(s.ask?.coordinate ?? s.askMiss?.coordinate ?? undefined));
     overlay.setPosition(useCaptionStore.getState().ask?.coordinate);
-    // Native clicks on the map itself, not OpenLayers' emulated 'singleclick': OL can replay a stale press
-    // as a click when a button inside an overlay is pressed, which turned the next real click into a double
-    // click (a zoom). Presses and clicks inside overlays and controls are ignored.
-    const viewport = controller.map.getViewport();
-    const onMap = (e: Event) => !(e.target instanceof Element && e.target.closest('.ol-overlay-container, .ol-control'));
-    let press: { x: number; y: number } | null = null;
-    const onPress = (e: PointerEvent) => {
-      press = onMap(e) && e.isPrimary && e.button === 0 ? { x: e.clientX, y: e.clientY } : null;
-    };
-    const onClick = (e: MouseEvent) => {
-      const moved = !onMap(e) || !press || Math.hypot(e.clientX - press.x, e.clientY - press.y) > 4; // a drag, not a click
-      press = null;
-      if (moved) return;
-      const [x, y] = controller.map.getEventCoordinate(e);
-      useCaptionStore.getState().openAskAt(controller, [x, y]);
-    };
-    viewport.addEventListener('pointerdown', onPress);
-    viewport.addEventListener('click', onClick);
+    const offClick = controller.onClick((coordinate) => useCaptionStore.getState().openAskAt(controller, coordinate));
     const offFrame = controller.onFrameChange(() => useCaptionStore.getState().closeAsk(controller));
     return () => {
       unsubscribe();
       offFrame();
-      viewport.removeEventListener('pointerdown', onPress);
-      viewport.removeEventListener('click', onClick);
+      offClick();
       controller.map.removeOverlay(overlay);
     };
   }, [controller, element]);
