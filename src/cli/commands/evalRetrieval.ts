@@ -2,7 +2,7 @@
  * `eval retrieval` and `eval zeroshot`: the exported retrieval towers on onnxruntime-node,
  * fed through the same core code the browser worker uses (pixels, tokenizer, embedding).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { findModel, type ModelEntry } from '../../core/models/manifest';
 import { embedTexts, embedWindows, type RunModel } from '../../core/retrieval/embed';
@@ -74,10 +74,10 @@ function progress(label: string, total: number) {
 
 export const evalRetrieval: Command = {
   name: 'eval retrieval',
-  usage: 'eval retrieval --jsonl PATH [--limit N]',
+  usage: 'eval retrieval --jsonl PATH [--limit N] [--dump FILE]',
   summary: 'image↔text recall R@1/5/10 and mR on a jsonl of {image, captions} (e.g. RSICD val)',
   async run(args) {
-    const flags = parseFlags(args, ['jsonl', 'limit']);
+    const flags = parseFlags(args, ['jsonl', 'limit', 'dump']);
     if (!flags.jsonl) {
       process.stderr.write('eval retrieval: --jsonl PATH is required (lines {"image": "images/x.jpg", "captions": [...]})\n');
       return EXIT_USAGE;
@@ -106,6 +106,8 @@ export const evalRetrieval: Command = {
         similarity[i * captions.length + t] = s;
       }
     }
+    // raw float32 [images × captions], row-major: for offline analysis (e.g. re-ranking experiments)
+    if (flags.dump) writeFileSync(flags.dump, Buffer.from(similarity.buffer));
     const r = recallAtK(similarity, records.length, textImage);
     const ours = `RS Lens ${imageEntry.version} (this run: ${path.basename(jsonl)})`;
     printReport({
