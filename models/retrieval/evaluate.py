@@ -15,18 +15,23 @@ import numpy as np
 import torch
 
 
-def recall_metrics(sim: np.ndarray, caps_per_image: int = 5) -> Dict[str, float]:
-    """sim: [n_images, n_images*caps_per_image], caption j belongs to image j // caps_per_image."""
+def recall_ranks(sim: np.ndarray, caps_per_image: int = 5):
+    """sim: [n_images, n_images*caps_per_image], caption j belongs to image j // caps_per_image.
+    -> (best rank of a matching caption per image, rank of the matching image per caption); stable
+    descending order, as the TypeScript `recallAtK`."""
     n_img, n_txt = sim.shape
     assert n_txt == n_img * caps_per_image
     owner = np.arange(n_txt) // caps_per_image
-    # i2t: best rank among the image's captions
     order = np.argsort(-sim, axis=1, kind="stable")
-    ranks_i2t = np.empty(n_img, dtype=np.int64)
-    for i in range(n_img):
-        ranks_i2t[i] = np.where(owner[order[i]] == i)[0].min()
+    ranks_i2t = np.array([np.where(owner[order[i]] == i)[0].min() for i in range(n_img)])
     order_t = np.argsort(-sim.T, axis=1, kind="stable")
     ranks_t2i = np.array([np.where(order_t[j] == owner[j])[0][0] for j in range(n_txt)])
+    return ranks_i2t, ranks_t2i
+
+
+def recall_metrics(sim: np.ndarray, caps_per_image: int = 5) -> Dict[str, float]:
+    """sim: [n_images, n_images*caps_per_image], caption j belongs to image j // caps_per_image."""
+    ranks_i2t, ranks_t2i = recall_ranks(sim, caps_per_image)
     out = {}
     for k in (1, 5, 10):
         out[f"i2t_R@{k}"] = 100.0 * float((ranks_i2t < k).mean())
