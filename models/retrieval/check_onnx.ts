@@ -7,7 +7,8 @@
  *    (models/runs/retrieval/parity/*.npy, gitignored; RSLENS_RUNS overrides models/runs) and
  *    reports the max abs difference of every output.
  * 2. Val mR with ONNX only: decodes the RSICD val JPEGs (jpeg-js), tokenizes the captions with
- *    the app's TypeScript tokenizer, embeds with the ONNX towers and computes R@1/5/10 both ways.
+ *    the app's TypeScript tokenizer, embeds with the ONNX towers (averaging the dihedral views that
+ *    retrieval.json lists in test_time_views, as the app does) and computes R@1/5/10 both ways.
  * Writes both into models/retrieval/retrieval.json (onnx_check, val_metrics_onnx).
  * Exits 1 when an output differs by more than 1e-3.
  */
@@ -17,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import jpeg from 'jpeg-js';
 import { RetrievalTokenizer, type CompactVocab } from '../../src/core/text/tokenizer';
+import { dihedralViewCHW, isDihedralView, type DihedralView } from '../../src/core/raster/dihedral';
+import { meanOfViews } from '../../src/core/retrieval/embed';
 
 const scriptDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(scriptDir, '../..');
@@ -140,18 +143,23 @@ async function main(): Promise<void> {
     const limitArg = process.argv.indexOf('--val-limit'); // debug only: first N val images
     if (limitArg > 0) items.splice(Number(process.argv[limitArg + 1]));
     const D = (imgOut.embedding.dims as number[])[1];
+    const views = (meta.test_time_views as DihedralView[] | undefined) ?? ['id'];
+    if (!views.every(isDihedralView)) throw new Error(`bad test_time_views ${JSON.stringify(views)}`);
     const imgEmb = new Float32Array(items.length * D);
     const t0 = Date.now();
-    const B = 16;
+    const B = Math.max(1, Math.round(16 / views.length));
+    const per = 3 * 224 * 224;
+    const one = new Float32Array(per);
     for (let s = 0; s < items.length; s += B) {
       const batch = items.slice(s, s + B);
-      const pixels = new Float32Array(batch.length * 3 * 224 * 224);
+      const pixels = new Float32Array(batch.length * views.length * per);
       batch.forEach((it, k) => {
         const im = jpeg.decode(readFileSync(resolve(rsicd, it.image)), { useTArray: true, formatAsRGBA: true });
-        toPixels(im.data, im.width, im.height, pixels, k * 3 * 224 * 224);
+        toPixels(im.data, im.width, im.height, one, 0);
+        views.forEach((v, j) => dihedralViewCHW(one, 0, 3, 224, 224, v, pixels, (k * views.length + j) * per));
       });
-      const o = await img.run({ pixels: new ort.Tensor('float32', pixels, [batch.length, 3, 224, 224]) });
-      imgEmb.set(o.embedding.data as Float32Array, s * D);
+      const o = await img.run({ pixels: new ort.Tensor('float32', pixels, [batch.length * views.length, 3, 224, 224]) });
+      imgEmb.set(meanOfViews(o.embedding.data as Float32Array, D, views.length), s * D);
     }
     const tImg = (Date.now() - t0) / 1000;
     const caps = items.flatMap((it) => it.captions);
@@ -175,9 +183,9 @@ async function main(): Promise<void> {
       }
     }
     const m = recalls(sim, nImg, 5);
-    console.log(`val (ONNX, jpeg-js decode, TS tokenizer): ${JSON.stringify(m)}; image tower ${(nImg / tImg).toFixed(1)} img/s`);
+    console.log(`val (ONNX, jpeg-js decode, TS tokenizer, views ${views.join(',')}): ${JSON.stringify(m)}; ${(nImg / tImg).toFixed(1)} images/s`);
     if (limitArg > 0) return;
-    meta[`val_metrics_onnx${suffix.replace(/-/g, '_')}`] = { ...m, note: 'onnxruntime-node, JPEG decoded with jpeg-js, captions tokenized by src/core/text/tokenizer.ts' };
+    meta[`val_metrics_onnx${suffix.replace(/-/g, '_')}`] = { ...m, note: 'onnxruntime-node, JPEG decoded with jpeg-js, captions tokenized by src/core/text/tokenizer.ts', test_time_views: views };
   }
   writeFileSync(metaPath, JSON.stringify(meta, null, 1) + '\n');
   // float32 graphs must match PyTorch closely; the float16-storage variant within its rounding

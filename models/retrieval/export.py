@@ -59,10 +59,7 @@ def main() -> None:
     tok = load_tokenizer()
     D = model.config["embed_dim"]
 
-    items = read_split("val", limit=4)
-    pixels = torch.stack([load_image_uint8(paths.rsicd_dir() / it.image) for it in items]).float() / 255.0
-    texts = [items[0].captions[0], items[1].captions[1], "", "a big airport with many planes " * 10]
-    ids, mask = tok.batch(texts)
+    items, pixels, ids, mask = parity_inputs(tok)
 
     # The full pixel path must reproduce the cached backbone features the model was trained on
     # (guards e.g. against a backbone rebuilt without the TF-SAME padding).
@@ -90,13 +87,54 @@ def main() -> None:
         if tdiff > 0.1 or fdiff > 1e-5:
             raise RuntimeError("tuned image tower does not reproduce the training path")
 
-    img = ImageTowerExport(model)
-    txt = TextTowerExport(model)
+    s1 = json.load(open(stage_dir(1, args.run_dir) / "summary.json"))
+    hist = ck["history"]
+    meta = {
+        "name": "rslens-retrieval-harma-mnv2",
+        "stage": args.stage,
+        "embedding_dim": D,
+        "grid": {"channels": 1280, "height": 7, "width": 7,
+                 "what": ("MobileNetV2 final 1x1-conv map (after ReLU6) of the FROZEN ImageNet backbone "
+                          f"(the embedding uses a fine-tuned copy of features[{tune_cut}:19] instead; the grid "
+                          "is what the captioning model was trained on)") if tune_cut is not None else
+                 "MobileNetV2 final 1x1-conv map (after ReLU6 and, for stage 2, the image adapter)"},
+        "fine_tuned_backbone_blocks": (f"features[{tune_cut}:19] (a copy; the frozen original gives the grid output)"
+                                       if tune_cut is not None else None),
+        "params": {"stage1_trainable": s1["trainable_params"], "total": ck["total_params"],
+                   "stage2_trainable": ck["trainable_params"] if args.stage == 2 else None},
+        "val_metrics_pytorch": hist[-1].get("val"),
+        "stage1_val_metrics": s1["history"][-1].get("val"),
+        "ablation": {"stage1_only_mR": s1["history"][-1].get("val", {}).get("mR"),
+                     "with_adapters_mR": hist[-1].get("val", {}).get("mR") if args.stage == 2 else None},
+        "training": {"commands": ["/usr/bin/python3 -m models.retrieval.features",
+                                  "/usr/bin/python3 -m models.retrieval.train --stage 1",
+                                  "/usr/bin/python3 -m models.retrieval.train --stage 2",
+                                  "/usr/bin/python3 -m models.retrieval.export",
+                                  "npx tsx models/retrieval/check_onnx.ts"],
+                     "stage1_command": s1["command"], "final_command": ck["command"]},
+    }
+    write_towers(ImageTowerExport(model), TextTowerExport(model), out, meta, tok)
+
+
+def parity_inputs(tok):
+    """4 val images and 4 texts (incl. an empty and an over-long one) for the ONNX-vs-PyTorch check."""
+    items = read_split("val", limit=4)
+    pixels = torch.stack([load_image_uint8(paths.rsicd_dir() / it.image) for it in items]).float() / 255.0
+    texts = [items[0].captions[0], items[1].captions[1], "", "a big airport with many planes " * 10]
+    ids, mask = tok.batch(texts)
+    return items, pixels, ids, mask
+
+
+def write_towers(img, txt, out: Path, meta: dict, tok) -> None:
+    """Export the two towers, save the parity inputs/outputs for check_onnx.ts, write retrieval.json
+    (common fields + `meta`; ONNX-measured fields of an existing retrieval.json are kept)."""
+    _, pixels, ids, mask = parity_inputs(tok)
     with torch.no_grad():
         ref_emb, ref_grid = img(pixels)
         ref_txt = txt(ids, mask)
+    D = int(ref_emb.shape[1])
     export_onnx(img, (pixels,), out / "image-tower.onnx", ["pixels"], ["embedding", "grid"],
-                doc="RS Lens retrieval image tower (MobileNetV2 from TFLite, fine-tuned on RSICD train).")
+                doc="RS Lens retrieval image tower (MobileNetV2 from TFLite, heads trained on RSICD train).")
     export_onnx(txt, (ids, mask), out / "text-tower.onnx", ["input_ids", "attention_mask"], ["embedding"],
                 extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}},
                 doc="RS Lens retrieval text tower (CLIP BPE, compact vocab models/retrieval/vocab.json).")
@@ -110,20 +148,11 @@ def main() -> None:
     np.save(par / "image_grid.npy", ref_grid.numpy())
     np.save(par / "text_embedding.npy", ref_txt.numpy())
 
-    s1 = json.load(open(stage_dir(1, args.run_dir) / "summary.json"))
-    hist = ck["history"]
-    meta = {
+    full = {
         "name": "rslens-retrieval-harma-mnv2",
-        "stage": args.stage,
         "embedding_dim": D,
-        "grid": {"channels": 1280, "height": 7, "width": 7,
-                 "what": ("MobileNetV2 final 1x1-conv map (after ReLU6) of the FROZEN ImageNet backbone "
-                          f"(the embedding uses a fine-tuned copy of features[{tune_cut}:19] instead; the grid "
-                          "is what the captioning model was trained on)") if tune_cut is not None else
-                 "MobileNetV2 final 1x1-conv map (after ReLU6 and, for stage 2, the image adapter)"},
         "max_length": tok.max_length,
-        "temperature": float(1.0 / model.logit_scale.exp()),
-        "similarity": "dot product of the L2-normalised embeddings (cosine); logits = similarity / temperature",
+        "similarity": "dot product of the L2-normalised embeddings (cosine)",
         "image_tower": {"file": "image-tower.onnx", "inputs": {"pixels": "float32 [N,3,224,224]"},
                         "outputs": {"embedding": f"float32 [N,{D}] L2-normalised", "grid": "float32 [N,1280,7,7]"},
                         "preprocessing": PREPROCESSING},
@@ -136,32 +165,19 @@ def main() -> None:
                                                  "right-padded with pad_id (mask 0)",
                                      "typescript": "src/core/text/tokenizer.ts (RetrievalTokenizer)"}},
         "opset": OPSET,
-        "fine_tuned_backbone_blocks": (f"features[{tune_cut}:19] (a copy; the frozen original gives the grid output)"
-                                       if tune_cut is not None else None),
-        "params": {"stage1_trainable": s1["trainable_params"], "total": ck["total_params"],
-                   "stage2_trainable": ck["trainable_params"] if args.stage == 2 else None},
-        "val_metrics_pytorch": hist[-1].get("val"),
         "val_metrics_note": "PyTorch numbers are computed from the float16 feature cache (PIL JPEG decode); "
                             "val_metrics_onnx from the exported graphs end to end (check_onnx.ts)",
-        "stage1_val_metrics": s1["history"][-1].get("val"),
-        "ablation": {"stage1_only_mR": s1["history"][-1].get("val", {}).get("mR"),
-                     "with_adapters_mR": hist[-1].get("val", {}).get("mR") if args.stage == 2 else None},
         "val_split": "RSICD val.jsonl (1,094 images x 5 captions); not used for training",
-        "training": {"commands": ["/usr/bin/python3 -m models.retrieval.features",
-                                  "/usr/bin/python3 -m models.retrieval.train --stage 1",
-                                  "/usr/bin/python3 -m models.retrieval.train --stage 2",
-                                  "/usr/bin/python3 -m models.retrieval.export",
-                                  "npx tsx models/retrieval/check_onnx.ts"],
-                     "stage1_command": s1["command"], "final_command": ck["command"]},
+        **meta,
     }
     old = out / "retrieval.json"
-    if old.exists():  # keep ONNX-measured results written by check_onnx.mjs
+    if old.exists():  # keep ONNX-measured results written by check_onnx.ts
         prev = json.load(open(old))
         for k in ("onnx_check", "val_metrics_onnx", "onnx_check_fp16", "val_metrics_onnx_fp16"):
             if k in prev:
-                meta[k] = prev[k]
+                full[k] = prev[k]
     with open(out / "retrieval.json", "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=1)
+        json.dump(full, f, indent=1)
         f.write("\n")
     for n in ("image-tower.onnx", "text-tower.onnx"):
         print(f"{n}: {(out / n).stat().st_size / 1e6:.2f} MB")

@@ -37,24 +37,22 @@ VIEWS = ["id", "hflip", "rot90", "rot180", "rot270", "vflip", "transpose", "anti
 
 
 def apply_view(x: torch.Tensor, view: str) -> torch.Tensor:
-    """x: [..., H, W]."""
-    if view == "id":
-        return x
-    if view == "hflip":
-        return x.flip(-1)
-    if view == "vflip":
-        return x.flip(-2)
-    if view == "rot90":
-        return x.rot90(1, (-2, -1))
-    if view == "rot180":
-        return x.rot90(2, (-2, -1))
-    if view == "rot270":
-        return x.rot90(3, (-2, -1))
-    if view == "transpose":
-        return x.transpose(-2, -1)
-    if view == "antitranspose":
-        return x.rot90(2, (-2, -1)).transpose(-2, -1)
-    raise ValueError(view)
+    """x: [..., H, W]. Only flips and transposes, so that the views also export to ONNX (as Slice and
+    Transpose; torch.rot90 has no ONNX export)."""
+    t = lambda a: a.transpose(-2, -1)  # noqa: E731
+    ops = {
+        "id": lambda a: a,
+        "hflip": lambda a: a.flip(-1),
+        "vflip": lambda a: a.flip(-2),
+        "rot90": lambda a: t(a).flip(-2),      # = torch.rot90(a, 1, (-2, -1))
+        "rot180": lambda a: a.flip(-1).flip(-2),
+        "rot270": lambda a: t(a).flip(-1),     # = torch.rot90(a, 3, (-2, -1))
+        "transpose": t,
+        "antitranspose": lambda a: t(a.flip(-1).flip(-2)),
+    }
+    if view not in ops:
+        raise ValueError(view)
+    return ops[view](x)
 
 
 def cache_path(split: str, view: str, cut: int = CUT):

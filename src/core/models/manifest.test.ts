@@ -56,6 +56,22 @@ describe('validateManifest', () => {
     expect(problemsOf(m)).toEqual(['$.models[0] (tiny-cnn).selfTest.reference: must name a file of role "reference" in files']);
   });
 
+  it('checks test-time views: known, distinct, non-empty', () => {
+    for (const [views, ok] of [
+      [['id', 'hflip', 'rot90'], true],
+      [['id', 'rot45'], false],
+      [['id', 'id'], false],
+      [[], false],
+      ['hflip', false],
+    ] as const) {
+      const m = tinyManifest();
+      m.models[0].testTimeViews = views;
+      const problems = problemsOf(m);
+      if (ok) expect(problems, JSON.stringify(views)).toEqual([]);
+      else expect(problems.join('\n'), JSON.stringify(views)).toMatch(/testTimeViews: must be a non-empty list of distinct views/);
+    }
+  });
+
   it('rejects a wrong schema version and non-objects', () => {
     expect(problemsOf({ schemaVersion: 2, models: [] })).toEqual(['$.schemaVersion: must be 1, got 2']);
     expect(problemsOf([])).toEqual(['$: manifest must be a JSON object']);

@@ -5,6 +5,7 @@
  */
 import { isSha256Hex } from './sha256';
 import { TENSOR_DTYPES, type TensorSpec } from './tensor';
+import { DIHEDRAL_VIEWS, isDihedralView, type DihedralView } from '../raster/dihedral';
 
 export const MANIFEST_SCHEMA_VERSION = 1;
 
@@ -55,6 +56,11 @@ export interface ModelEntry {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   preprocessing?: Preprocessing;
+  /**
+   * Image embedders only: the embedding of an image is the L2-normalised mean of the model's
+   * embeddings of these dihedral views of its input (test-time augmentation; default: ['id']).
+   */
+  testTimeViews?: DihedralView[];
   selfTest?: SelfTest;
   licence: string;
   source: string;
@@ -106,6 +112,12 @@ export function validateManifest(json: Json): ModelManifest {
     validateSpecs(m.inputs, `${where}.inputs`, fail);
     validateSpecs(m.outputs, `${where}.outputs`, fail);
     if (m.preprocessing !== undefined) validatePreprocessing(m.preprocessing, `${where}.preprocessing`, fail);
+    if (m.testTimeViews !== undefined) {
+      const views = m.testTimeViews;
+      if (!Array.isArray(views) || views.length === 0 || !views.every(isDihedralView) || new Set(views).size !== views.length) {
+        fail(`${where}.testTimeViews`, `must be a non-empty list of distinct views of ${DIHEDRAL_VIEWS.join(', ')}`);
+      }
+    }
     if (m.selfTest !== undefined) {
       const st = m.selfTest;
       const files = Array.isArray(m.files) ? (m.files as Json[]) : [];

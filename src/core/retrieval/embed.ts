@@ -8,6 +8,7 @@ import { hasDynamicBatch, imageInputOf } from '../models/normalisation';
 import { readRgbaWindow, toModelTensor } from '../raster/readWindow';
 import type { PixelWindow, RasterSource } from '../raster/types';
 import type { RetrievalTokenizer } from '../text/tokenizer';
+import { dihedralViewCHW } from '../raster/dihedral';
 
 export type RunModel = (feeds: TensorMap) => Promise<TensorMap>;
 
@@ -36,7 +37,29 @@ function concatRows(chunks: Float32Array[], length: number): Float32Array {
   return out;
 }
 
-/** Embeds each window of `source` with the image tower (read at the model's input size). */
+/** L2-normalised mean of `views` consecutive rows of `rows` ([n·views × dim]) → [n × dim]. */
+export function meanOfViews(rows: Float32Array, dim: number, views: number): Float32Array {
+  const n = rows.length / dim / views;
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const o = out.subarray(i * dim, (i + 1) * dim);
+    for (let v = 0; v < views; v++) {
+      const r = rows.subarray((i * views + v) * dim, (i * views + v + 1) * dim);
+      for (let d = 0; d < dim; d++) o[d] += r[d];
+    }
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += o[d] * o[d];
+    const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    for (let d = 0; d < dim; d++) o[d] *= inv;
+  }
+  return out;
+}
+
+/**
+ * Embeds each window of `source` with the image tower (read at the model's input size). When the
+ * manifest lists `testTimeViews`, every window is run in each of those dihedral views (in the same
+ * batch) and its embedding is their normalised mean, as in the model's evaluation.
+ */
 export async function embedWindows(
   entry: ModelEntry,
   source: RasterSource,
@@ -45,25 +68,31 @@ export async function embedWindows(
   options: EmbedWindowsOptions = {},
 ): Promise<EmbedWindowsResult> {
   const { width, height, norm } = imageInputOf(entry);
-  const batchSize = hasDynamicBatch(entry) ? (options.batchSize ?? 4) : 1;
+  const views = entry.testTimeViews ?? ['id'];
+  const dynamic = hasDynamicBatch(entry);
+  if (!dynamic && views.length > 1) throw new Error(`Model "${entry.id}" lists test-time views but has a fixed batch of 1`);
+  const batchSize = dynamic ? (options.batchSize ?? Math.max(1, Math.round(4 / views.length))) : 1;
   const inputName = entry.inputs[0].name;
   const perImage = 3 * width * height;
   const chunks: Float32Array[] = [];
+  const window = new Float32Array(perImage);
   let dim = 0;
   let completed = 0;
   for (let start = 0; start < windows.length; start += batchSize) {
     if (options.isCancelled?.()) break;
     const batch = windows.slice(start, start + batchSize);
-    const pixels = new Float32Array(batch.length * perImage);
+    const pixels = new Float32Array(batch.length * views.length * perImage);
     for (let i = 0; i < batch.length; i++) {
       const rgba = await readRgbaWindow(source, batch[i], width, height);
-      toModelTensor(rgba, norm, pixels, i * perImage);
+      toModelTensor(rgba, norm, window, 0);
+      views.forEach((v, k) => dihedralViewCHW(window, 0, 3, height, width, v, pixels, (i * views.length + k) * perImage));
     }
-    const outputs = await run({ [inputName]: { dtype: 'float32', dims: [batch.length, 3, height, width], data: pixels } });
+    const outputs = await run({ [inputName]: { dtype: 'float32', dims: [batch.length * views.length, 3, height, width], data: pixels } });
     const embedding = outputs[IMAGE_OUTPUT];
     if (!embedding) throw new Error(`Model "${entry.id}" produced no "${IMAGE_OUTPUT}" output`);
     dim = embedding.dims[embedding.dims.length - 1];
-    chunks.push(embedding.data as Float32Array);
+    const rows = embedding.data as Float32Array;
+    chunks.push(views.length > 1 ? meanOfViews(rows, dim, views.length) : rows);
     completed += batch.length;
     options.onProgress?.(completed);
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normaliseRows, topK } from './rank';
 import { recallAtK } from './recall';
+import { meanOfViews } from './embed';
 
 describe('topK', () => {
   it('ranks rows by dot product, best first', () => {
@@ -68,5 +69,18 @@ describe('recallAtK', () => {
     expect(r.imageToText.r1).toBeCloseTo(100 / 3);
     expect(r.textToImage.r1).toBeCloseTo(100 / 3);
     expect(r.imageToText.r5).toBe(100);
+  });
+});
+
+describe('meanOfViews', () => {
+  it('averages consecutive view rows per image and renormalises', () => {
+    // 2 images × 2 views, dim 2
+    const rows = new Float32Array([1, 0, 0, 1, 0.6, 0.8, 0.6, 0.8]);
+    const out = meanOfViews(rows, 2, 2);
+    expect(out).toHaveLength(4);
+    expect(out[0]).toBeCloseTo(Math.SQRT1_2);
+    expect(out[1]).toBeCloseTo(Math.SQRT1_2);
+    expect(out[2]).toBeCloseTo(0.6);
+    expect(out[3]).toBeCloseTo(0.8);
   });
 });

@@ -1,0 +1,184 @@
+"""Seed ensembles and test-time dihedral views for the retrieval model.
+
+    /usr/bin/python3 -m models.retrieval.ensemble evaluate --runs RUN[,RUN...] [--stage 2] [--tta VIEWS]
+    /usr/bin/python3 -m models.retrieval.ensemble export --runs RUN[,RUN...] [--stage 2] [--tta VIEWS]
+
+RUN is a run folder holding stage1/ and stage2/ (as written by `train --run-dir RUN`).
+
+An ensemble of k dual encoders that share the frozen MobileNetV2 backbone is one dual encoder
+whose embedding is the concatenation of the k L2-normalised embeddings divided by sqrt(k): it
+stays unit-norm, and its cosine is exactly the mean of the k cosines. The backbone runs once,
+so the image tower costs one backbone pass plus k small heads.
+
+Test-time views (`--tta id,hflip,...`): the image embedding is the normalised mean of the
+(ensemble) embeddings of those dihedral views of the image (aerial images have no canonical
+orientation). `evaluate` reads the cached val views (models.retrieval.features --val-views ...);
+`export` records the views in retrieval.json, and the manifest's `testTimeViews` makes the app
+and the CLI run them (src/core/retrieval/embed.ts).
+
+The exported grid output is the frozen backbone's grid of the original view (what the
+captioning model was trained on).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..rslens.utils import get_device
+from .evaluate import embed_val_from_cache, fmt, recall_metrics
+from .features import load_cache
+from .model import RetrievalModel
+from .train import build_model_from_checkpoint, stage_dir, val_tensors
+
+
+def load_members(runs: List[str], stage: int, device="cpu") -> List[RetrievalModel]:
+    return [build_model_from_checkpoint(stage_dir(stage, r) / "last.pt", device)[0] for r in runs]
+
+
+@torch.no_grad()
+def view_embeddings(model, views, device):
+    """-> (image embeddings per view [V,N,D], text embeddings [5N,D]) on val, from the feature caches."""
+    feats_by_view, _ = load_cache("val", views)
+    _, ids, mask = val_tensors(model.config["max_len"])
+    ies, te = [], None
+    for f in feats_by_view:
+        ie, te = embed_val_from_cache(model, f, ids, mask, device)
+        ies.append(ie)
+    return torch.stack(ies), te
+
+
+def combine(per_member, n_views: int):
+    """per_member: list of (image [V,N,D], text [5N,D]). The ensemble embedding of a view is the
+    concatenation of the members' embeddings / sqrt(k); the image embedding is the normalised mean of
+    its first n_views views (what src/core/retrieval/embed.ts does with the manifest's testTimeViews)."""
+    k = math.sqrt(len(per_member))
+    img = torch.cat([p[0][:n_views] for p in per_member], -1) / k
+    txt = torch.cat([p[1] for p in per_member], -1) / k
+    return F.normalize(img.mean(0), dim=-1), txt
+
+
+def evaluate(runs: List[str], stage: int, views: List[str]) -> dict:
+    device = get_device()
+    out, parts = {}, []
+    for run, model in zip(runs, load_members(runs, stage, device)):
+        p = view_embeddings(model, views, device)
+        parts.append(p)
+        for nv in sorted({1, len(views)}):
+            ie, te = combine([p], nv)
+            out[f"{Path(run).name} ({'id' if nv == 1 else f'tta {nv}'})"] = recall_metrics((ie @ te.t()).numpy())
+    if len(runs) > 1:
+        for nv in sorted({1, len(views)}):
+            ie, te = combine(parts, nv)
+            out[f"ensemble of {len(runs)} ({'id' if nv == 1 else f'tta {nv}'})"] = recall_metrics((ie @ te.t()).numpy())
+    return out
+
+
+class EnsembleImageTower(nn.Module):
+    """pixels [N,3,224,224] in [0,1] -> (embedding [N,k*D] unit norm, frozen grid [N,1280,7,7]).
+    Test-time views are not in the graph: the app runs the views as a batch (manifest testTimeViews),
+    so that the captioning model, which shares this tower for its grid, pays for one view only."""
+
+    def __init__(self, members: List[RetrievalModel]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, pixels):
+        grid = self.members[0].image.stem_features(pixels)  # frozen backbone, shared by the members
+        emb = torch.cat([m.encode_image_from_stem(grid)[0] for m in self.members], 1)
+        return emb / math.sqrt(len(self.members)), grid
+
+
+class EnsembleTextTower(nn.Module):
+    def __init__(self, members: List[RetrievalModel]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, input_ids, attention_mask):
+        return torch.cat([m.encode_text(input_ids, attention_mask) for m in self.members], 1) / math.sqrt(
+            len(self.members))
+
+
+def _numel(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def check_shared_backbone(members: List[RetrievalModel]) -> None:
+    ref = members[0].image.stem.state_dict()
+    for m in members[1:]:
+        for k, v in m.image.stem.state_dict().items():
+            if not torch.equal(v, ref[k]):
+                raise RuntimeError(f"members do not share the frozen backbone ({k})")
+        if m.image.tuned is not None:
+            raise RuntimeError("ensembles of fine-tuned backbones are not supported")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cmd", choices=("evaluate", "export"))
+    ap.add_argument("--runs", required=True, help="comma-separated run folders")
+    ap.add_argument("--stage", type=int, default=2)
+    ap.add_argument("--tta", default="id", help="comma-separated dihedral views averaged per image")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent))
+    args = ap.parse_args()
+    runs, views = args.runs.split(","), args.tta.split(",")
+    if args.cmd == "evaluate":
+        res = evaluate(runs, args.stage, views)
+        for k, v in res.items():
+            print(f"{k}: {fmt(v)}")
+        print(json.dumps(res))
+        return
+    from .export import export_towers
+    members = load_members(runs, args.stage)
+    check_shared_backbone(members)
+    export_ensemble(members, runs, args.stage, views, Path(args.out))
+
+
+def export_ensemble(members, runs, stage: int, views: List[str], out: Path) -> None:
+    from .export import write_towers
+    from .vocab import load_tokenizer
+    res = evaluate(runs, stage, views)
+    key = f"ensemble of {len(runs)} ({'id' if len(views) == 1 else f'tta {len(views)}'})" if len(runs) > 1 else \
+        f"{Path(runs[0]).name} ({'id' if len(views) == 1 else f'tta {len(views)}'})"
+    cks = [torch.load(stage_dir(stage, r) / "last.pt", map_location="cpu") for r in runs]
+    s1 = [json.load(open(stage_dir(1, r) / "summary.json")) for r in runs]
+    meta = {
+        "stage": stage,
+        "members": [{"run": Path(r).name, "seed": ck.get("seed"), "views_trained": ck.get("views"),
+                     "command": ck.get("command"), "stage1_command": s["command"],
+                     "stage1_val_metrics": s["history"][-1].get("val"),
+                     "val_metrics_pytorch": ck["history"][-1].get("val")} for r, ck, s in zip(runs, cks, s1)],
+        "ensemble": (f"{len(runs)} dual encoders sharing the frozen backbone; embedding = concatenation of the "
+                     f"members' L2-normalised embeddings / sqrt({len(runs)}) (cosine = mean of the members' cosines)"),
+        "test_time_views": views,
+        "test_time_views_note": "image embedding = L2-normalised mean of the embeddings of these dihedral views "
+                                "(the app and CLI apply them from the manifest's testTimeViews)",
+        "grid": {"channels": 1280, "height": 7, "width": 7,
+                 "what": "MobileNetV2 final 1x1-conv map (after ReLU6) of the FROZEN ImageNet backbone, original "
+                         "view (what the captioning model was trained on)"},
+        "params": {"stage1_trainable_per_member": s1[0]["trainable_params"],
+                   "stage2_trainable_per_member": cks[0]["trainable_params"] if stage == 2 else None,
+                   "total": _numel(members[0].image.stem) + sum(_numel(m) - _numel(m.image.stem) for m in members)},
+        "val_metrics_pytorch": res[key],
+        "val_metrics_pytorch_all": res,
+        "training": {"commands": ["/usr/bin/python3 -m models.retrieval.features --views id,hflip,vflip,rot90 "
+                                  "--val-views " + ",".join(views),
+                                  *[f"/usr/bin/python3 -m models.retrieval.train --stage {st} ... --run-dir {r}"
+                                    for r in runs for st in ((1, 2) if stage == 2 else (1,))],
+                                  f"/usr/bin/python3 -m models.retrieval.ensemble export --runs {','.join(runs)} "
+                                  f"--stage {stage} --tta {','.join(views)}",
+                                  "npx tsx models/retrieval/check_onnx.ts"]},
+    }
+    write_towers(EnsembleImageTower(members).eval(), EnsembleTextTower(members).eval(), out, meta,
+                 load_tokenizer())
+
+
+if __name__ == "__main__":
+    main()
