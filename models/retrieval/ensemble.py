@@ -48,10 +48,8 @@ def view_embeddings(model, views, device):
     """-> (image embeddings per view [V,N,D], text embeddings [5N,D]) on val, from the feature caches."""
     feats_by_view, _ = load_cache("val", views)
     _, ids, mask = val_tensors(model.config["max_len"])
-    ies, te = [], None
-    for f in feats_by_view:
-        ie, te = embed_val_from_cache(model, f, ids, mask, device)
-        ies.append(ie)
+    _, te = embed_val_from_cache(model, feats_by_view[0][:1], ids, mask, device)  # text once for all views
+    ies = [embed_val_from_cache(model, f, ids[:1], mask[:1], device)[0] for f in feats_by_view]
     return torch.stack(ies), te
 
 
@@ -65,17 +63,19 @@ def combine(per_member, n_views: int):
     return F.normalize(img.mean(0), dim=-1), txt
 
 
-def evaluate(runs: List[str], stage: int, views: List[str]) -> dict:
+def evaluate(runs: List[str], stage: int, views: List[str], prefixes=None) -> dict:
+    """prefixes: also report test-time averaging over the first n views for each n listed (default 1 and all)."""
     device = get_device()
     out, parts = {}, []
+    prefixes = sorted(set(prefixes or []) | {1, len(views)})
     for run, model in zip(runs, load_members(runs, stage, device)):
         p = view_embeddings(model, views, device)
         parts.append(p)
-        for nv in sorted({1, len(views)}):
+        for nv in prefixes:
             ie, te = combine([p], nv)
             out[f"{Path(run).name} ({'id' if nv == 1 else f'tta {nv}'})"] = recall_metrics((ie @ te.t()).numpy())
     if len(runs) > 1:
-        for nv in sorted({1, len(views)}):
+        for nv in prefixes:
             ie, te = combine(parts, nv)
             out[f"ensemble of {len(runs)} ({'id' if nv == 1 else f'tta {nv}'})"] = recall_metrics((ie @ te.t()).numpy())
     return out
@@ -126,16 +126,16 @@ def main() -> None:
     ap.add_argument("--runs", required=True, help="comma-separated run folders")
     ap.add_argument("--stage", type=int, default=2)
     ap.add_argument("--tta", default="id", help="comma-separated dihedral views averaged per image")
+    ap.add_argument("--prefixes", default="", help="evaluate: also report averaging over the first N views (e.g. 4)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent))
     args = ap.parse_args()
     runs, views = args.runs.split(","), args.tta.split(",")
     if args.cmd == "evaluate":
-        res = evaluate(runs, args.stage, views)
+        res = evaluate(runs, args.stage, views, [int(n) for n in args.prefixes.split(",") if n])
         for k, v in res.items():
             print(f"{k}: {fmt(v)}")
         print(json.dumps(res))
         return
-    from .export import export_towers
     members = load_members(runs, args.stage)
     check_shared_backbone(members)
     export_ensemble(members, runs, args.stage, views, Path(args.out))

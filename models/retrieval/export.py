@@ -127,7 +127,7 @@ def parity_inputs(tok):
 
 def write_towers(img, txt, out: Path, meta: dict, tok) -> None:
     """Export the two towers, save the parity inputs/outputs for check_onnx.ts, write retrieval.json
-    (common fields + `meta`; ONNX-measured fields of an existing retrieval.json are kept)."""
+    (common fields + `meta`)."""
     _, pixels, ids, mask = parity_inputs(tok)
     with torch.no_grad():
         ref_emb, ref_grid = img(pixels)
@@ -170,12 +170,8 @@ def write_towers(img, txt, out: Path, meta: dict, tok) -> None:
         "val_split": "RSICD val.jsonl (1,094 images x 5 captions); not used for training",
         **meta,
     }
-    old = out / "retrieval.json"
-    if old.exists():  # keep ONNX-measured results written by check_onnx.ts
-        prev = json.load(open(old))
-        for k in ("onnx_check", "val_metrics_onnx", "onnx_check_fp16", "val_metrics_onnx_fp16"):
-            if k in prev:
-                full[k] = prev[k]
+    # A new export starts a fresh retrieval.json: ONNX-measured fields of the previous export would be
+    # stale (check_onnx.ts adds them again for these files).
     with open(out / "retrieval.json", "w", encoding="utf-8") as f:
         json.dump(full, f, indent=1)
         f.write("\n")

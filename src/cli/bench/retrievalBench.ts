@@ -6,6 +6,8 @@ import { embedImageFiles, loadRetrieval } from '../commands/evalRetrieval';
 import { sharedDir } from '../paths';
 import { latencyStats, type Benchmark } from './stats';
 import { withBrowserApp } from './browserApp';
+import { readManifest } from '../manifestFiles';
+import { findModel } from '../../core/models/manifest';
 
 function valImages(count: number): string[] {
   const jsonl = path.join(sharedDir, 'data/rsicd/val.jsonl');
@@ -18,9 +20,9 @@ function valImages(count: number): string[] {
 
 export const rankBenchmark: Benchmark = {
   name: 'search-rank-10k',
-  description: 'search: top-20 of 10,000 indexed 256-d vectors for one query (the ranking after the text is embedded)',
+  description: 'search: top-20 of 10,000 indexed vectors (the shipped embedding size) for one query (the ranking after the text is embedded)',
   async run() {
-    const dim = 256;
+    const dim = Number(findModel(readManifest(), 'retrieval-image').outputs[0].shape[1]);
     let seed = 1;
     const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
     const vectors = normaliseRows(Float32Array.from({ length: 10_000 * dim }, rand), dim);
@@ -31,7 +33,7 @@ export const rankBenchmark: Benchmark = {
       topK(vectors, dim, query, 20);
       if (i >= 10) samples.push(performance.now() - t0);
     }
-    return latencyStats(this.name, 'node (same code as the page)', samples);
+    return latencyStats(this.name, `node (same code as the page), ${dim}-d`, samples);
   },
 };
 
