@@ -8,7 +8,8 @@
  *    reports the max abs difference of every output.
  * 2. Val mR with ONNX only: decodes the RSICD val JPEGs (jpeg-js), tokenizes the captions with
  *    the app's TypeScript tokenizer, embeds with the ONNX towers (averaging the dihedral views that
- *    retrieval.json lists in test_time_views, as the app does) and computes R@1/5/10 both ways.
+ *    models/manifest.json lists in the image tower's testTimeViews, as the app does; the export's
+ *    test_time_views in retrieval.json must agree) and computes R@1/5/10 both ways.
  * Writes both into models/retrieval/retrieval.json (onnx_check, val_metrics_onnx).
  * Exits 1 when an output differs by more than 1e-3.
  */
@@ -20,6 +21,7 @@ import jpeg from 'jpeg-js';
 import { RetrievalTokenizer, type CompactVocab } from '../../src/core/text/tokenizer';
 import { dihedralViewCHW, isDihedralView, type DihedralView } from '../../src/core/raster/dihedral';
 import { meanOfViews } from '../../src/core/retrieval/embed';
+import { readManifest } from '../../src/cli/manifestFiles';
 
 const scriptDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(scriptDir, '../..');
@@ -49,6 +51,19 @@ function readNpy(path: string): Npy {
   if (descr === '<f4') return { shape, data: new Float32Array(ab) };
   if (descr === '<i8') return { shape, data: new BigInt64Array(ab) };
   throw new Error(`unsupported npy dtype ${descr}`);
+}
+
+/** The views the app averages (the manifest's); the export being checked must have been made for them. */
+function testTimeViews(meta: Record<string, unknown>): DihedralView[] {
+  const manifest = readManifest();
+  const entry = manifest.models.find((m) => m.id === 'retrieval-image');
+  if (!entry) throw new Error('models/manifest.json has no "retrieval-image" entry');
+  const views = entry.testTimeViews ?? ['id'];
+  const exported = (meta.test_time_views as unknown[] | undefined) ?? ['id'];
+  if (!exported.every(isDihedralView) || exported.join() !== views.join()) {
+    throw new Error(`retrieval.json was exported for test-time views ${JSON.stringify(exported)} but the manifest lists ${JSON.stringify(views)}: update testTimeViews in models/manifest.json`);
+  }
+  return views;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -143,8 +158,7 @@ async function main(): Promise<void> {
     const limitArg = process.argv.indexOf('--val-limit'); // debug only: first N val images
     if (limitArg > 0) items.splice(Number(process.argv[limitArg + 1]));
     const D = (imgOut.embedding.dims as number[])[1];
-    const views = (meta.test_time_views as DihedralView[] | undefined) ?? ['id'];
-    if (!views.every(isDihedralView)) throw new Error(`bad test_time_views ${JSON.stringify(views)}`);
+    const views = testTimeViews(meta);
     const imgEmb = new Float32Array(items.length * D);
     const t0 = Date.now();
     const B = Math.max(1, Math.round(16 / views.length));

@@ -3,16 +3,20 @@
     /usr/bin/python3 -m models.retrieval.ensemble evaluate --runs RUN[,RUN...] [--stage 2] [--tta VIEWS]
     /usr/bin/python3 -m models.retrieval.ensemble export --runs RUN[,RUN...] [--stage 2] [--tta VIEWS]
 
-RUN is a run folder holding stage1/ and stage2/ (as written by `train --run-dir RUN`).
+RUN is a run folder holding stage1/ and stage2/ (as written by `train --run-dir RUN`, or stage1/ by
+`finetune --run-dir RUN`).
 
 An ensemble of k dual encoders that share the frozen MobileNetV2 backbone is one dual encoder
 whose embedding is the concatenation of the k L2-normalised embeddings divided by sqrt(k): it
 stays unit-norm, and its cosine is exactly the mean of the k cosines. The backbone runs once,
-so the image tower costs one backbone pass plus k small heads.
+so the image tower costs one backbone pass plus k small heads. Members with a fine-tuned backbone
+(models.retrieval.finetune, same --tune-cut) share the frozen features[:cut]; the tower then runs
+the frozen features[cut:] once for the grid and each member's tuned copy for its embedding.
 
 Test-time views (`--tta id,hflip,...`): the image embedding is the normalised mean of the
 (ensemble) embeddings of those dihedral views of the image (aerial images have no canonical
-orientation). `evaluate` reads the cached val views (models.retrieval.features --val-views ...);
+orientation). `evaluate` reads the cached val views (models.retrieval.features --val-views ...), or
+embeds the val JPEGs for fine-tuned members;
 `export` records the views in retrieval.json, and the manifest's `testTimeViews` makes the app
 and the CLI run them (src/core/retrieval/embed.ts).
 
@@ -27,13 +31,14 @@ import math
 from pathlib import Path
 from typing import List
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..rslens.utils import get_device
-from .evaluate import embed_val_from_cache, fmt, recall_metrics
+from ..rslens.data import read_split
+from ..rslens.mobilenet import normalize_unit
+from .evaluate import embed_image_views_from_pixels, embed_images_from_cache, embed_texts, fmt, recall_metrics
 from .features import load_cache
 from .model import RetrievalModel
 from .train import build_model_from_checkpoint, stage_dir, val_tensors
@@ -43,14 +48,15 @@ def load_members(runs: List[str], stage: int, device="cpu") -> List[RetrievalMod
     return [build_model_from_checkpoint(stage_dir(stage, r) / "last.pt", device)[0] for r in runs]
 
 
-@torch.no_grad()
-def view_embeddings(model, views, device):
-    """-> (image embeddings per view [V,N,D], text embeddings [5N,D]) on val, from the feature caches."""
-    feats_by_view, _ = load_cache("val", views)
+def view_embeddings(model: RetrievalModel, views, device, val_pixels=None):
+    """-> (image embeddings per view [V,N,D], text embeddings [5N,D]) on val. Frozen-backbone members
+    read the cached val views; members with a fine-tuned backbone embed the val JPEGs (`val_pixels`)."""
     _, ids, mask = val_tensors(model.config["max_len"])
-    _, te = embed_val_from_cache(model, feats_by_view[0][:1], ids, mask, device)  # text once for all views
-    ies = [embed_val_from_cache(model, f, ids[:1], mask[:1], device)[0] for f in feats_by_view]
-    return torch.stack(ies), te
+    te = embed_texts(model, ids, mask, device)
+    if model.image.tuned is not None:
+        return embed_image_views_from_pixels(model, val_pixels, views, device), te
+    feats_by_view, _ = load_cache("val", views)
+    return torch.stack([embed_images_from_cache(model, f, device) for f in feats_by_view]), te
 
 
 def combine(per_member, n_views: int):
@@ -63,22 +69,31 @@ def combine(per_member, n_views: int):
     return F.normalize(img.mean(0), dim=-1), txt
 
 
-def evaluate(runs: List[str], stage: int, views: List[str], prefixes=None) -> dict:
+def evaluate(members: List[RetrievalModel], runs: List[str], views: List[str], prefixes=None) -> dict:
     """prefixes: also report test-time averaging over the first n views for each n listed (default 1 and all)."""
-    device = get_device()
+    device = next(members[0].parameters()).device
     out, parts = {}, []
     prefixes = sorted(set(prefixes or []) | {1, len(views)})
-    for run, model in zip(runs, load_members(runs, stage, device)):
-        p = view_embeddings(model, views, device)
+    val_pixels = None
+    if any(m.image.tuned is not None for m in members):
+        from .finetune import load_pixels
+        val_pixels = load_pixels(read_split("val"))
+    for run, model in zip(runs, members):
+        p = view_embeddings(model, views, device, val_pixels)
         parts.append(p)
         for nv in prefixes:
             ie, te = combine([p], nv)
-            out[f"{Path(run).name} ({'id' if nv == 1 else f'tta {nv}'})"] = recall_metrics((ie @ te.t()).numpy())
+            out[result_key([run], nv)] = recall_metrics((ie @ te.t()).numpy())
     if len(runs) > 1:
         for nv in prefixes:
             ie, te = combine(parts, nv)
-            out[f"ensemble of {len(runs)} ({'id' if nv == 1 else f'tta {nv}'})"] = recall_metrics((ie @ te.t()).numpy())
+            out[result_key(runs, nv)] = recall_metrics((ie @ te.t()).numpy())
     return out
+
+
+def result_key(runs: List[str], n_views: int) -> str:
+    who = f"ensemble of {len(runs)}" if len(runs) > 1 else Path(runs[0]).name
+    return f"{who} ({'id' if n_views == 1 else f'tta {n_views}'})"
 
 
 class EnsembleImageTower(nn.Module):
@@ -91,9 +106,15 @@ class EnsembleImageTower(nn.Module):
         self.members = nn.ModuleList(members)
 
     def forward(self, pixels):
-        grid = self.members[0].image.stem_features(pixels)  # frozen backbone, shared by the members
-        emb = torch.cat([m.encode_image_from_stem(grid)[0] for m in self.members], 1)
-        return emb / math.sqrt(len(self.members)), grid
+        first = self.members[0].image
+        if first.tuned is None:
+            grid = first.stem_features(pixels)  # frozen backbone, shared by the members
+            emb = [m.encode_image_from_stem(grid)[0] for m in self.members]
+        else:  # shared frozen stem features[:cut]; the frozen top gives the grid, each member its tuned top
+            mid = first.stem[:first.tune_cut](normalize_unit(pixels))
+            grid = first.stem[first.tune_cut:](mid)
+            emb = [m.encode_image_from_stem(m.image.tuned(mid))[0] for m in self.members]
+        return torch.cat(emb, 1) / math.sqrt(len(self.members)), grid
 
 
 class EnsembleTextTower(nn.Module):
@@ -116,8 +137,8 @@ def check_shared_backbone(members: List[RetrievalModel]) -> None:
         for k, v in m.image.stem.state_dict().items():
             if not torch.equal(v, ref[k]):
                 raise RuntimeError(f"members do not share the frozen backbone ({k})")
-        if m.image.tuned is not None:
-            raise RuntimeError("ensembles of fine-tuned backbones are not supported")
+        if m.image.tune_cut != members[0].image.tune_cut:
+            raise RuntimeError("members fine-tune different parts of the backbone (tune_cut)")
 
 
 def main() -> None:
@@ -131,31 +152,43 @@ def main() -> None:
     args = ap.parse_args()
     runs, views = args.runs.split(","), args.tta.split(",")
     if args.cmd == "evaluate":
-        res = evaluate(runs, args.stage, views, [int(n) for n in args.prefixes.split(",") if n])
+        res = evaluate(load_members(runs, args.stage, get_device()), runs, views,
+                       [int(n) for n in args.prefixes.split(",") if n])
         for k, v in res.items():
             print(f"{k}: {fmt(v)}")
         print(json.dumps(res))
         return
-    members = load_members(runs, args.stage)
+    members = load_members(runs, args.stage, get_device())
     check_shared_backbone(members)
     export_ensemble(members, runs, args.stage, views, Path(args.out))
+
+
+def member_commands(run: str, ck: dict, stage: int) -> List[str]:
+    """How a member was trained: a stage-1 run [+ stage 2], or a stage-1 run then the backbone fine-tune."""
+    if ck.get("init"):
+        return [ck["init"]["command"], ck["command"]]
+    return [f"/usr/bin/python3 -m models.retrieval.train --stage {st} ... --run-dir {run}"
+            for st in ((1, 2) if stage == 2 else (1,))]
 
 
 def export_ensemble(members, runs, stage: int, views: List[str], out: Path) -> None:
     from .export import write_towers
     from .vocab import load_tokenizer
-    res = evaluate(runs, stage, views)
-    key = f"ensemble of {len(runs)} ({'id' if len(views) == 1 else f'tta {len(views)}'})" if len(runs) > 1 else \
-        f"{Path(runs[0]).name} ({'id' if len(views) == 1 else f'tta {len(views)}'})"
+    res = evaluate(members, runs, views)
+    key = result_key(runs, len(views))
     cks = [torch.load(stage_dir(stage, r) / "last.pt", map_location="cpu") for r in runs]
     s1 = [json.load(open(stage_dir(1, r) / "summary.json")) for r in runs]
+    tune_cut = members[0].image.tune_cut
     meta = {
         "stage": stage,
         "members": [{"run": Path(r).name, "seed": ck.get("seed"), "views_trained": ck.get("views"),
                      "command": ck.get("command"), "stage1_command": s["command"],
                      "stage1_val_metrics": s["history"][-1].get("val"),
+                     "init": ck.get("init"), "tune_cut": ck["model_config"].get("tune_cut"),
                      "val_metrics_pytorch": ck["history"][-1].get("val")} for r, ck, s in zip(runs, cks, s1)],
-        "ensemble": (f"{len(runs)} dual encoders sharing the frozen backbone; embedding = concatenation of the "
+        "ensemble": (f"{len(runs)} dual encoders sharing the frozen backbone"
+                     + (f" features[:{tune_cut}], each with its own fine-tuned copy of features[{tune_cut}:]"
+                        if tune_cut else "") + "; embedding = concatenation of the "
                      f"members' L2-normalised embeddings / sqrt({len(runs)}) (cosine = mean of the members' cosines)"),
         "test_time_views": views,
         "test_time_views_note": "image embedding = L2-normalised mean of the embeddings of these dihedral views "
@@ -170,8 +203,7 @@ def export_ensemble(members, runs, stage: int, views: List[str], out: Path) -> N
         "val_metrics_pytorch_all": res,
         "training": {"commands": ["/usr/bin/python3 -m models.retrieval.features --views id,hflip,vflip,rot90 "
                                   "--val-views " + ",".join(views),
-                                  *[f"/usr/bin/python3 -m models.retrieval.train --stage {st} ... --run-dir {r}"
-                                    for r in runs for st in ((1, 2) if stage == 2 else (1,))],
+                                  *[c for r, ck in zip(runs, cks) for c in member_commands(r, ck, stage)],
                                   f"/usr/bin/python3 -m models.retrieval.ensemble export --runs {','.join(runs)} "
                                   f"--stage {stage} --tta {','.join(views)}",
                                   "npx tsx models/retrieval/check_onnx.ts"]},

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Dict
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
+
+from ..rslens.mobilenet import normalize_unit
 
 
 def recall_ranks(sim: np.ndarray, caps_per_image: int = 5):
@@ -42,18 +44,59 @@ def recall_metrics(sim: np.ndarray, caps_per_image: int = 5) -> Dict[str, float]
 
 
 @torch.no_grad()
-def embed_val_from_cache(model, feats: np.ndarray, ids: torch.Tensor, mask: torch.Tensor, device, bs: int = 256):
+def embed_images_from_cache(model, feats: np.ndarray, device, bs: int = 256) -> torch.Tensor:
+    """Cached frozen-backbone grids [N,1280,7,7] -> image embeddings [N,D]."""
     model.eval()
     ie = []
     for s in range(0, len(feats), bs):
         x = torch.from_numpy(np.asarray(feats[s:s + bs], dtype=np.float32)).to(device)
         ie.append(model.encode_image_from_stem(x)[0].cpu())
+    return torch.cat(ie)
+
+
+def tuned_embedding(model, pixels: torch.Tensor) -> torch.Tensor:
+    """The `embedding` output of `model.encode_image` (pixels RGB in [0,1]), without computing the
+    frozen grid that a fine-tuned model also returns."""
+    if model.image.tuned is None:
+        return model.encode_image(pixels)[0]
+    cut = model.image.tune_cut
+    grid = model.image.tuned(model.image.stem[:cut](normalize_unit(pixels)))
+    return model.encode_image_from_stem(grid.contiguous())[0]
+
+
+@torch.no_grad()
+def embed_image_views_from_pixels(model, pixels_u8: torch.Tensor, views: Sequence[str], device,
+                                  bs: int = 64) -> torch.Tensor:
+    """uint8 images [N,3,224,224] -> embeddings of every image in every dihedral view [V,N,D]
+    (the exported image tower's maths)."""
+    from .features import apply_view
+    model.eval()
+    out = []
+    for v in views:
+        emb = []
+        for s in range(0, len(pixels_u8), bs):
+            x = apply_view(pixels_u8[s:s + bs].float() / 255.0, v).to(device)
+            if device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            emb.append(tuned_embedding(model, x).cpu())
+        out.append(torch.cat(emb))
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def embed_texts(model, ids: torch.Tensor, mask: torch.Tensor, device, bs: int = 1024) -> torch.Tensor:
+    """Token ids / attention masks [M,L] -> text embeddings [M,D] (batches trimmed to their longest caption)."""
+    model.eval()
     te = []
-    for s in range(0, len(ids), 1024):
-        m = mask[s:s + 1024]
+    for s in range(0, len(ids), bs):
+        m = mask[s:s + bs]
         L = int(m.sum(1).max())
-        te.append(model.encode_text(ids[s:s + 1024, :L].to(device), m[:, :L].to(device)).cpu())
-    return torch.cat(ie), torch.cat(te)
+        te.append(model.encode_text(ids[s:s + bs, :L].to(device), m[:, :L].to(device)).cpu())
+    return torch.cat(te)
+
+
+def embed_val_from_cache(model, feats: np.ndarray, ids: torch.Tensor, mask: torch.Tensor, device):
+    return embed_images_from_cache(model, feats, device), embed_texts(model, ids, mask, device)
 
 
 def evaluate_from_cache(model, feats, ids, mask, device) -> Dict[str, float]:

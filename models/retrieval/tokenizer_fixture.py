@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ..rslens import paths
 from .vocab import load_tokenizer

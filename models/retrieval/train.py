@@ -144,6 +144,31 @@ def param_groups(model: RetrievalModel, lr: float, lr_image: float, wd: float, l
              "weight_decay": 0.0 if nd else wd} for (k, nd), ps in groups.items()]
 
 
+def warmup_cosine(step: int, warm: int, total: int) -> float:
+    """lr multiplier: linear warm-up over `warm` steps, then cosine decay to 0 at `total`."""
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+
+def restore(ck: dict, model, opt) -> Tuple[int, list]:
+    """Loads a checkpoint's model, optimizer and RNG state; -> (epochs done, history)."""
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    set_rng_state(ck["rng"])
+    return ck["epoch"], ck["history"]
+
+
+def optimizer_step(model: RetrievalModel, opt, loss: torch.Tensor) -> None:
+    """Backward, clip the gradient norm at 5, step, keep the temperature at >= 0.01."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 5.0)
+    opt.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, math.log(100.0))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage", type=int, choices=(1, 2), required=True)
@@ -224,20 +249,14 @@ def main(argv=None) -> int:
     warm = int(hp["warmup_epochs"] * steps_per_epoch)
     start_epoch, history = 0, []
     if ck is not None:
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        set_rng_state(ck["rng"])
-        start_epoch, history = ck["epoch"], ck["history"]
+        start_epoch, history = restore(ck, model, opt)
         log(f"resumed from {paths.rel(ckpt_path)} at epoch {start_epoch}")
         if ck.get("finished"):
             log("already finished")
             return 0
 
     def lr_factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        p = (step - warm) / max(1, total_steps - warm)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+        return warmup_cosine(step, warm, total_steps)
 
     gen = torch.Generator().manual_seed(args.seed)
     for epoch in range(start_epoch, hp["epochs"]):
@@ -282,12 +301,7 @@ def main(argv=None) -> int:
             loss = info_nce(ie, te, model.logit_scale, same)
             if hp["triplet_weight"] > 0:
                 loss = loss + hp["triplet_weight"] * weighted_triplet(ie, te, same=same)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 5.0)
-            opt.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100.0))
+            optimizer_step(model, opt, loss)
             tot += float(loss) * len(b)
             tot_n += len(b)
             if s % 20 == 0:

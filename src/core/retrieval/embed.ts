@@ -9,6 +9,7 @@ import { readRgbaWindow, toModelTensor } from '../raster/readWindow';
 import type { PixelWindow, RasterSource } from '../raster/types';
 import type { RetrievalTokenizer } from '../text/tokenizer';
 import { dihedralViewCHW } from '../raster/dihedral';
+import { normaliseRows } from './rank';
 
 export type RunModel = (feeds: TensorMap) => Promise<TensorMap>;
 
@@ -47,12 +48,8 @@ export function meanOfViews(rows: Float32Array, dim: number, views: number): Flo
       const r = rows.subarray((i * views + v) * dim, (i * views + v + 1) * dim);
       for (let d = 0; d < dim; d++) o[d] += r[d];
     }
-    let norm = 0;
-    for (let d = 0; d < dim; d++) norm += o[d] * o[d];
-    const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-    for (let d = 0; d < dim; d++) o[d] *= inv;
   }
-  return out;
+  return normaliseRows(out, dim);
 }
 
 /**

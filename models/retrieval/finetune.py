@@ -1,0 +1,239 @@
+"""Stage 1b: adapt the MobileNetV2 backbone to aerial images, from pixels.
+
+    /usr/bin/python3 -m models.retrieval.finetune --init models/runs/r4v-s0 --run-dir models/runs/ft-s0
+
+Starts from a finished stage-1 run (`--init`: its trained image head and text tower) and trains a
+copy of the backbone's `features[CUT:]` (`--tune-cut`, default 7: the 14x14 and 7x7 stages) together with the head and the text tower, contrastively (the stage-1 loss), on the
+RSICD train JPEGs with pixel augmentation: a random dihedral view, a random resized crop and a
+mild brightness/contrast jitter per image and step. `features[:CUT]` stays the frozen ImageNet
+stem, and the frozen `features[CUT:]` still gives the exported `grid` (what the captioning model
+was trained on), so the image tower runs the stem once and the top of the network twice.
+
+At step 0 the model is exactly the `--init` model (the copy starts at the frozen weights).
+Seeded; one checkpoint per epoch in RUN/stage1/last.pt (atomic), resumed automatically; logs to
+RUN/stage1/train.log. Val (RSICD val, never trained on) is embedded from the JPEGs in the views
+of `--val-views`, as the app does with the manifest's testTimeViews. CPU threads: RSLENS_THREADS
+(default 2; 1 each when two runs share the 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import torch
+import torch.nn.functional as F
+
+from ..rslens import paths
+from ..rslens.data import load_image_uint8, read_split
+from ..rslens.mobilenet import normalize_unit
+from ..rslens.utils import count_params, get_device, load_checkpoint, log_to_file, rng_state, save_checkpoint, seed_everything
+from .evaluate import embed_image_views_from_pixels, embed_texts, fmt, recall_metrics
+from .features import VIEWS, apply_view
+from .losses import info_nce
+from .model import RetrievalModel
+from .train import optimizer_step, param_groups, restore, stage_dir, tokenize_split, warmup_cosine
+from .vocab import load_tokenizer
+
+
+def load_pixels(items, log=None) -> torch.Tensor:
+    """All images of a split as one uint8 tensor [N,3,224,224] (1.3 GB for RSICD train)."""
+    t0 = time.time()
+    out = torch.empty((len(items), 3, 224, 224), dtype=torch.uint8)
+    for i, it in enumerate(items):
+        out[i] = load_image_uint8(paths.rsicd_dir() / it.image)
+    if log:
+        log(f"decoded {len(items)} images in {time.time() - t0:.1f}s")
+    return out
+
+
+def augment(batch_u8: torch.Tensor, gen: torch.Generator, min_scale: float = 0.6, jitter: float = 0.15) -> torch.Tensor:
+    """uint8 [B,3,224,224] -> float RGB in [0,1]: random dihedral view, random resized crop (area
+    fraction min_scale..1, aspect 3/4..4/3, bilinear back to 224), brightness/contrast x(1 +- jitter)."""
+    b, _, h, w = batch_u8.shape
+    x = batch_u8.float() / 255.0
+    views = torch.randint(len(VIEWS), (b,), generator=gen)
+    x = torch.stack([apply_view(x[i], VIEWS[int(views[i])]) for i in range(b)])
+    area = min_scale + (1 - min_scale) * torch.rand(b, generator=gen)
+    aspect = torch.exp((torch.rand(b, generator=gen) - 0.5) * 2 * math.log(4 / 3))
+    out = torch.empty_like(x)
+    for i in range(b):
+        ch = min(h, max(16, int(round(h * math.sqrt(float(area[i]) / float(aspect[i]))))))
+        cw = min(w, max(16, int(round(w * math.sqrt(float(area[i]) * float(aspect[i]))))))
+        r = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+        c = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+        crop = x[i:i + 1, :, r:r + ch, c:c + cw]
+        out[i] = crop[0] if (ch, cw) == (h, w) else F.interpolate(crop, (h, w), mode="bilinear", align_corners=False)[0]
+    bright = 1 + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * jitter
+    contrast = 1 + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * jitter
+    mean = out.mean((1, 2, 3), keepdim=True)
+    return ((out - mean) * contrast + mean * bright).clamp(0, 1)
+
+
+def val_report(model, val_pixels, ids, mask, views: List[str], device) -> dict:
+    ie = embed_image_views_from_pixels(model, val_pixels, views, device)
+    te = embed_texts(model, ids, mask, device)
+    res = {"id": recall_metrics((ie[0] @ te.t()).numpy())}
+    if len(views) > 1:
+        res[f"tta {len(views)}"] = recall_metrics((F.normalize(ie.mean(0), dim=-1) @ te.t()).numpy())
+    return res
+
+
+def model_from_init(init_ckpt: dict, tune_cut: int) -> RetrievalModel:
+    cfg = dict(init_ckpt["model_config"])
+    if cfg.get("tune_cut") is not None:
+        raise ValueError("--init must be a stage-1 run with a frozen backbone")
+    if init_ckpt.get("adapters"):
+        raise ValueError("--init must be a stage-1 run (no adapters)")
+    vocab = cfg.pop("vocab_size")
+    model = RetrievalModel(vocab, str(paths.mobilenet_tflite()), tune_cut=tune_cut, **cfg)
+    missing, unexpected = model.load_state_dict(init_ckpt["model"], strict=False)
+    # the tuned copy is new; it was deep-copied from the (TFLite) backbone, which the init model shares
+    assert not unexpected and all(k.startswith("image.tuned.") for k in missing), (missing, unexpected)
+    for k, v in init_ckpt["model"].items():
+        if k.startswith("image.stem."):
+            assert torch.equal(model.state_dict()[k], v), k
+    return model
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--init", required=True, help="finished stage-1 run folder to start from")
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--tune-cut", type=int, default=7, help="fine-tune features[CUT:] (1..18)")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-4, help="image head and text tower")
+    ap.add_argument("--lr-backbone", type=float, default=5e-5)
+    ap.add_argument("--wd", type=float, default=0.05)
+    ap.add_argument("--warmup-epochs", type=float, default=0.3)
+    ap.add_argument("--min-scale", type=float, default=0.6)
+    ap.add_argument("--val-views", default="id,hflip,vflip,rot90")
+    ap.add_argument("--eval-every", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--limit-steps", type=int, default=None, help="debug: at most N steps per epoch")
+    ap.add_argument("--limit-val", type=int, default=None, help="debug: first N val images only")
+    ap.add_argument("--fresh", action="store_true")
+    args = ap.parse_args(argv)
+    out = stage_dir(1, args.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log_to_file(out / "train.log")
+    device = get_device(args.device)
+    seed_everything(args.seed)
+    cmd = "/usr/bin/python3 -m models.retrieval.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
+    log(f"stage 1b (backbone fine-tune from pixels) on {device}, {torch.get_num_threads()} threads; cmd: {cmd}")
+
+    init = load_checkpoint(stage_dir(1, args.init) / "last.pt")
+    if init is None or not init.get("finished"):
+        log(f"--init {args.init}: no finished stage-1 checkpoint")
+        return 1
+    model = model_from_init(init, args.tune_cut).to(device)
+    if device.type == "cpu":  # oneDNN's depthwise convolutions are several times faster in NHWC
+        model.image.stem.to(memory_format=torch.channels_last)
+        model.image.tuned.to(memory_format=torch.channels_last)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for mod in (model.image.tuned, model.image.ln, model.image.fc1, model.image.fc2, model.image.skip, model.text):
+        for p in mod.parameters():
+            p.requires_grad_(True)
+    model.logit_scale.requires_grad_(True)
+    n_train, n_total = count_params(model), count_params(model, trainable_only=False)
+    log(f"trainable parameters: {n_train:,} of {n_total:,} (tuned features[{args.tune_cut}:] "
+        f"{count_params(model.image.tuned):,})")
+
+    tok = load_tokenizer()
+    train_items, val_items = read_split("train"), read_split("val")
+    if args.limit_val:
+        val_items = val_items[:args.limit_val]
+    tr_ids, tr_mask = tokenize_split(train_items, tok.max_length)
+    tr_ids, tr_mask = tr_ids.view(len(train_items), 5, -1), tr_mask.view(len(train_items), 5, -1)
+    va_ids, va_mask = tokenize_split(val_items, tok.max_length)
+    train_px, val_px = load_pixels(train_items, log), load_pixels(val_items, log)
+    val_views = args.val_views.split(",")
+
+    opt = torch.optim.AdamW(param_groups(model, args.lr, args.lr, args.wd, args.lr_backbone), betas=(0.9, 0.98))
+    steps_per_epoch = len(train_items) // args.batch
+    if args.limit_steps:
+        steps_per_epoch = min(steps_per_epoch, args.limit_steps)
+    total, warm = steps_per_epoch * args.epochs, int(args.warmup_epochs * steps_per_epoch)
+
+    ckpt_path = out / "last.pt"
+    ck = None if args.fresh else load_checkpoint(ckpt_path)
+    start_epoch, history = 0, []
+    if ck is not None:
+        start_epoch, history = restore(ck, model, opt)
+        log(f"resumed at epoch {start_epoch}")
+        if ck.get("finished"):
+            log("already finished")
+            return 0
+    else:
+        init_val = val_report(model, val_px, va_ids, va_mask, val_views, device)
+        log(f"init model val: " + " | ".join(f"{k}: {fmt(v)}" for k, v in init_val.items()))
+        history.append({"epoch": 0, "val": init_val})
+
+    stem_cut = model.image.stem[:args.tune_cut]
+    gen = torch.Generator().manual_seed(args.seed)
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        gen.manual_seed(args.seed * 1000 + epoch)
+        perm = torch.randperm(len(train_items), generator=gen)
+        cap_idx = torch.randint(5, (len(train_items),), generator=gen)
+        t_ep, tot, tot_n = time.time(), 0.0, 0
+        for s in range(steps_per_epoch):
+            f = warmup_cosine(epoch * steps_per_epoch + s, warm, total)
+            for g in opt.param_groups:
+                g["lr"] = g["base_lr"] * f
+            b = perm[s * args.batch:(s + 1) * args.batch]
+            x = augment(train_px[b], gen, args.min_scale).to(device)
+            if device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.no_grad():
+                mid = stem_cut(normalize_unit(x))
+            grid = model.image.tuned(mid)
+            ids, mask = tr_ids[b, cap_idx[b]], tr_mask[b, cap_idx[b]]
+            L = int(mask.sum(1).max())
+            ids, mask = ids[:, :L].to(device), mask[:, :L].to(device)
+            same = (ids[:, None, :] == ids[None, :, :]).all(-1)
+            same.fill_diagonal_(False)
+            ie, _ = model.encode_image_from_stem(grid.contiguous())
+            te = model.encode_text(ids, mask)
+            loss = info_nce(ie, te, model.logit_scale, same)
+            optimizer_step(model, opt, loss)
+            tot += float(loss) * len(b)
+            tot_n += len(b)
+            if s % 10 == 0:
+                el = time.time() - t_ep
+                log(f"  ep {epoch + 1} step {s}/{steps_per_epoch} loss {float(loss):.4f} lr x{f:.3f} "
+                    f"{(s + 1) * args.batch / max(el, 1e-6):.1f} img/s")
+        rec = {"epoch": epoch + 1, "loss": tot / tot_n, "epoch_s": round(time.time() - t_ep, 1),
+               "temperature": 1 / model.logit_scale.exp().item()}
+        finished = epoch + 1 == args.epochs
+        if (epoch + 1) % args.eval_every == 0 or finished:
+            t_ev = time.time()
+            rec["val"] = val_report(model, val_px, va_ids, va_mask, val_views, device)
+            rec["eval_s"] = round(time.time() - t_ev, 1)
+        history.append(rec)
+        log(f"epoch {epoch + 1}/{args.epochs} loss {rec['loss']:.4f} time {rec['epoch_s']:.0f}s"
+            + ("".join(f" | val {k}: {fmt(v)}" for k, v in rec["val"].items()) if "val" in rec else ""))
+        save_checkpoint(ckpt_path, {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(), "epoch": epoch + 1,
+            "history": history, "hp": vars(args), "views": "all 8 dihedral views + crop + jitter, from pixels",
+            "seed": args.seed, "model_config": model.config, "adapters": False, "stage": 1,
+            "trainable_params": n_train, "total_params": n_total, "command": cmd, "finished": finished,
+            "init": {"run": Path(args.init).name, "command": init.get("command")},
+        })
+    with open(out / "summary.json", "w", encoding="utf-8") as fh:
+        json.dump({"stage": "1b", "trainable_params": n_train, "total_params": n_total, "hp": vars(args),
+                   "command": cmd, "init_command": init.get("command"), "history": history,
+                   "device": str(device)}, fh, indent=1)
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
