@@ -110,7 +110,6 @@ def finetune_checks(pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
     """Backbone fine-tune (models.retrieval.finetune): at step 0 the model is its stage-1 init, the
     evaluation path equals the exported one, a step moves the tuned copy only, augmentation is seeded."""
     from .rslens import paths
-    from .retrieval.evaluate import tuned_embedding
     from .retrieval.finetune import augment, model_from_init
     from .retrieval.losses import info_nce
     from .retrieval.model import RetrievalModel
@@ -122,7 +121,7 @@ def finetune_checks(pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
     with torch.no_grad():
         ref = init.encode_image(pixels)[0]
         emb, grid = model.encode_image(pixels)
-        assert torch.allclose(tuned_embedding(model, pixels), emb, atol=1e-6), "evaluation path != exported path"
+        assert torch.allclose(model.embed_image(pixels), emb, atol=1e-6), "evaluation path != exported path"
         assert torch.allclose(emb, ref, atol=1e-5), "a fresh fine-tune must start at its init model"
         assert torch.allclose(grid, init.encode_image(pixels)[1], atol=1e-5), "grid must stay the frozen backbone's"
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
@@ -138,7 +137,7 @@ def finetune_checks(pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
     stem0 = [p.detach().clone() for p in model.image.stem.parameters()]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
-    loss = info_nce(tuned_embedding(model, a), model.encode_text(ids, mask), model.logit_scale)
+    loss = info_nce(model.embed_image(a), model.encode_text(ids, mask), model.logit_scale)
     loss.backward()
     opt.step()
     assert any(not torch.equal(p, q) for p, q in zip(model.image.tuned.parameters(), tuned0)), "tuned copy did not move"

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..rslens.utils import get_device
-from ..rslens.data import read_split
+from ..rslens.data import load_images_uint8, read_split
 from ..rslens.mobilenet import normalize_unit
 from .evaluate import embed_image_views_from_pixels, embed_images_from_cache, embed_texts, fmt, recall_metrics
 from .features import load_cache
@@ -76,8 +76,7 @@ def evaluate(members: List[RetrievalModel], runs: List[str], views: List[str], p
     prefixes = sorted(set(prefixes or []) | {1, len(views)})
     val_pixels = None
     if any(m.image.tuned is not None for m in members):
-        from .finetune import load_pixels
-        val_pixels = load_pixels(read_split("val"))
+        val_pixels = load_images_uint8(read_split("val"))
     for run, model in zip(runs, members):
         p = view_embeddings(model, views, device, val_pixels)
         parts.append(p)

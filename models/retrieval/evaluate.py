@@ -14,8 +14,6 @@ from typing import Dict, Sequence
 import numpy as np
 import torch
 
-from ..rslens.mobilenet import normalize_unit
-
 
 def recall_ranks(sim: np.ndarray, caps_per_image: int = 5):
     """sim: [n_images, n_images*caps_per_image], caption j belongs to image j // caps_per_image.
@@ -54,16 +52,6 @@ def embed_images_from_cache(model, feats: np.ndarray, device, bs: int = 256) -> 
     return torch.cat(ie)
 
 
-def tuned_embedding(model, pixels: torch.Tensor) -> torch.Tensor:
-    """The `embedding` output of `model.encode_image` (pixels RGB in [0,1]), without computing the
-    frozen grid that a fine-tuned model also returns."""
-    if model.image.tuned is None:
-        return model.encode_image(pixels)[0]
-    cut = model.image.tune_cut
-    grid = model.image.tuned(model.image.stem[:cut](normalize_unit(pixels)))
-    return model.encode_image_from_stem(grid.contiguous())[0]
-
-
 @torch.no_grad()
 def embed_image_views_from_pixels(model, pixels_u8: torch.Tensor, views: Sequence[str], device,
                                   bs: int = 64) -> torch.Tensor:
@@ -78,7 +66,7 @@ def embed_image_views_from_pixels(model, pixels_u8: torch.Tensor, views: Sequenc
             x = apply_view(pixels_u8[s:s + bs].float() / 255.0, v).to(device)
             if device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            emb.append(tuned_embedding(model, x).cpu())
+            emb.append(model.embed_image(x).cpu())
         out.append(torch.cat(emb))
     return torch.stack(out)
 

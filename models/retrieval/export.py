@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..rslens import paths
-from ..rslens.data import load_image_uint8, read_split
+from ..rslens.data import load_images_uint8, read_split
 from ..rslens.onnx_export import OPSET, export_onnx
 from ..rslens.utils import get_device
 from .model import ImageTowerExport, TextTowerExport
@@ -119,7 +119,7 @@ def main() -> None:
 def parity_inputs(tok):
     """4 val images and 4 texts (incl. an empty and an over-long one) for the ONNX-vs-PyTorch check."""
     items = read_split("val", limit=4)
-    pixels = torch.stack([load_image_uint8(paths.rsicd_dir() / it.image) for it in items]).float() / 255.0
+    pixels = load_images_uint8(items).float() / 255.0
     texts = [items[0].captions[0], items[1].captions[1], "", "a big airport with many planes " * 10]
     ids, mask = tok.batch(texts)
     return items, pixels, ids, mask

@@ -29,8 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..rslens import paths
-from ..rslens.data import load_image_uint8, read_split
-from ..rslens.mobilenet import normalize_unit
+from ..rslens.data import load_images_uint8, read_split
 from ..rslens.utils import count_params, get_device, load_checkpoint, log_to_file, rng_state, save_checkpoint, seed_everything
 from .evaluate import embed_image_views_from_pixels, embed_texts, fmt, recall_metrics
 from .features import VIEWS, apply_view
@@ -38,17 +37,6 @@ from .losses import info_nce
 from .model import RetrievalModel
 from .train import optimizer_step, param_groups, restore, stage_dir, tokenize_split, warmup_cosine
 from .vocab import load_tokenizer
-
-
-def load_pixels(items, log=None) -> torch.Tensor:
-    """All images of a split as one uint8 tensor [N,3,224,224] (1.3 GB for RSICD train)."""
-    t0 = time.time()
-    out = torch.empty((len(items), 3, 224, 224), dtype=torch.uint8)
-    for i, it in enumerate(items):
-        out[i] = load_image_uint8(paths.rsicd_dir() / it.image)
-    if log:
-        log(f"decoded {len(items)} images in {time.time() - t0:.1f}s")
-    return out
 
 
 def augment(batch_u8: torch.Tensor, gen: torch.Generator, min_scale: float = 0.6, jitter: float = 0.15) -> torch.Tensor:
@@ -153,7 +141,9 @@ def main(argv=None) -> int:
     tr_ids, tr_mask = tokenize_split(train_items, tok.max_length)
     tr_ids, tr_mask = tr_ids.view(len(train_items), 5, -1), tr_mask.view(len(train_items), 5, -1)
     va_ids, va_mask = tokenize_split(val_items, tok.max_length)
-    train_px, val_px = load_pixels(train_items, log), load_pixels(val_items, log)
+    t0 = time.time()
+    train_px, val_px = load_images_uint8(train_items), load_images_uint8(val_items)
+    log(f"decoded {len(train_px) + len(val_px)} train and val images in {time.time() - t0:.1f}s")
     val_views = args.val_views.split(",")
 
     opt = torch.optim.AdamW(param_groups(model, args.lr, args.lr, args.wd, args.lr_backbone), betas=(0.9, 0.98))
@@ -176,7 +166,6 @@ def main(argv=None) -> int:
         log(f"init model val: " + " | ".join(f"{k}: {fmt(v)}" for k, v in init_val.items()))
         history.append({"epoch": 0, "val": init_val})
 
-    stem_cut = model.image.stem[:args.tune_cut]
     gen = torch.Generator().manual_seed(args.seed)
     for epoch in range(start_epoch, args.epochs):
         model.train()
@@ -192,9 +181,7 @@ def main(argv=None) -> int:
             x = augment(train_px[b], gen, args.min_scale).to(device)
             if device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.no_grad():
-                mid = stem_cut(normalize_unit(x))
-            grid = model.image.tuned(mid)
+            grid = model.image.tuned_grid(x)  # the frozen stem below the cut takes no gradient
             ids, mask = tr_ids[b, cap_idx[b]], tr_mask[b, cap_idx[b]]
             L = int(mask.sum(1).max())
             ids, mask = ids[:, :L].to(device), mask[:, :L].to(device)

@@ -186,6 +186,13 @@ class ImageTower(nn.Module):
         mid = self.stem[:self.tune_cut](normalize_unit(pixels))
         return self.stem[self.tune_cut:](mid), self.tuned(mid)
 
+    def tuned_grid(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels -> the grid the embedding is computed from: the fine-tuned top blocks' grid (the
+        frozen grid when nothing is fine-tuned). Without the frozen grid a fine-tuned tower also exports."""
+        if self.tuned is None:
+            return self.stem_features(pixels)
+        return self.tuned(self.stem[:self.tune_cut](normalize_unit(pixels)))
+
     def head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.ln(x)
         return self.skip(x) + self.fc2(self.drop(F.gelu(self.fc1(x))))
@@ -254,6 +261,10 @@ class RetrievalModel(nn.Module):
             return self.encode_image_from_stem(self.image.stem_features(pixels))
         frozen, tuned = self.image.frozen_and_tuned(pixels)
         return self.encode_image_from_stem(tuned)[0], frozen
+
+    def embed_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The `embedding` output of `encode_image`, without computing the exported grid."""
+        return self.encode_image_from_stem(self.image.tuned_grid(pixels).contiguous())[0]
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         tok = self.text.tokens(input_ids, attention_mask)

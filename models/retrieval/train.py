@@ -255,9 +255,6 @@ def main(argv=None) -> int:
             log("already finished")
             return 0
 
-    def lr_factor(step: int) -> float:
-        return warmup_cosine(step, warm, total_steps)
-
     gen = torch.Generator().manual_seed(args.seed)
     for epoch in range(start_epoch, hp["epochs"]):
         model.train()
@@ -272,7 +269,7 @@ def main(argv=None) -> int:
         t_ep, tot, tot_n = time.time(), 0.0, 0
         for s in range(steps_per_epoch):
             step = epoch * steps_per_epoch + s
-            f = lr_factor(step)
+            f = warmup_cosine(step, warm, total_steps)
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * f
             b = perm[s * hp["batch"]:(s + 1) * hp["batch"]]
