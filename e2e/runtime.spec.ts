@@ -32,10 +32,14 @@ function maxAbsDiff(a: number[], b: number[]): number {
 }
 
 const isOnnxRequest = (r: Request) => r.url().endsWith('/models/tiny/tiny-cnn.onnx');
+// The two onnxruntime-web builds (src/runtime/ort.ts): plain for WASM, asyncify for WebGPU.
+const ortWasmBuild = (url: string) => (/ort-wasm-simd-threaded\.asyncify[^/]*\.wasm$/.test(url) ? 'asyncify' : /ort-wasm-simd-threaded[^/.]*\.wasm$/.test(url) ? 'plain' : null);
 
 test('WASM via ?backend.tiny-cnn=wasm: matches PyTorch, UI shows the backend, no console errors', async ({ page }) => {
   const consoleErrors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  const ortBuilds: string[] = [];
+  page.on('request', (r) => { const b = ortWasmBuild(r.url()); if (b) ortBuilds.push(b); });
   await page.goto(`/runtime.html?backend.${MODEL_ID}=wasm`);
   await expect(row(page).getByLabel(`Backend for ${MODEL_ID}`)).toBeDisabled(); // the URL wins over the setting
   await testRun(page);
@@ -46,10 +50,14 @@ test('WASM via ?backend.tiny-cnn=wasm: matches PyTorch, UI shows the backend, no
   await expect(page.getByTestId('models-status')).toContainText('WASM');
   expect(maxAbsDiff(await selfTestOutputs(page), reference.outputs.probs.data)).toBeLessThan(1e-4);
   expect(consoleErrors).toEqual([]);
+  // A WASM session must run on the plain build: the asyncify one (needed for WebGPU) is ~5x slower on WASM.
+  expect(ortBuilds).toEqual(['plain']);
 });
 
 test('WebGPU and WASM chosen in the panel agree with each other and with PyTorch', async ({ page }) => {
   test.setTimeout(180_000);
+  const ortBuilds: string[] = [];
+  page.on('request', (r) => { const b = ortWasmBuild(r.url()); if (b) ortBuilds.push(b); });
   await page.goto('/runtime.html');
   const select = row(page).getByLabel(`Backend for ${MODEL_ID}`);
 
@@ -71,6 +79,7 @@ test('WebGPU and WASM chosen in the panel agree with each other and with PyTorch
   expect(maxAbsDiff(webgpu, wasm)).toBeLessThan(1e-4);
   expect(maxAbsDiff(webgpu, reference.outputs.probs.data)).toBeLessThan(1e-4);
   expect(maxAbsDiff(wasm, reference.outputs.probs.data)).toBeLessThan(1e-4);
+  expect(ortBuilds).toEqual(['asyncify', 'plain']); // each backend on its own onnxruntime-web build
 });
 
 test('after a reload the model comes from Cache Storage with no network request for the .onnx', async ({ page }) => {

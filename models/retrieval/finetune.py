@@ -107,6 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limit-steps", type=int, default=None, help="debug: at most N steps per epoch")
     ap.add_argument("--limit-val", type=int, default=None, help="debug: first N val images only")
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--no-init-eval", action="store_true",
+                    help="skip the val report of the init model (it equals the init run's own report)")
     args = ap.parse_args(argv)
     out = stage_dir(1, args.run_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,7 +163,7 @@ def main(argv=None) -> int:
         if ck.get("finished"):
             log("already finished")
             return 0
-    else:
+    elif not args.no_init_eval:
         init_val = val_report(model, val_px, va_ids, va_mask, val_views, device)
         log(f"init model val: " + " | ".join(f"{k}: {fmt(v)}" for k, v in init_val.items()))
         history.append({"epoch": 0, "val": init_val})

@@ -5,14 +5,13 @@
 import type { ModelEntry } from '../core/models/manifest';
 import { zeroTensor, type TensorData, type TensorDtype, type TensorMap } from '../core/models/tensor';
 import type { Backend } from './backendPreference';
-import { ort } from './ort';
+import { ortFor, type Ort } from './ort';
 import { SerialQueue } from './serialQueue';
 
-export function toOrtTensor(t: TensorData): ort.Tensor {
-  return new ort.Tensor(t.dtype, t.data, t.dims);
-}
+type OrtTensor = InstanceType<Ort['Tensor']>;
+type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 
-export function fromOrtTensor(t: ort.Tensor): TensorData {
+function fromOrtTensor(t: OrtTensor): TensorData {
   // Copy: the data may be a view into wasm memory or a GPU download buffer.
   const data = (t.data as TensorData['data']).slice();
   return { dtype: t.type as TensorDtype, dims: [...t.dims], data };
@@ -24,10 +23,12 @@ export class ModelSession {
   private constructor(
     readonly entry: ModelEntry,
     readonly backend: Backend,
-    private readonly session: ort.InferenceSession,
+    private readonly session: OrtSession,
+    private readonly ort: Ort,
   ) {}
 
   static async create(entry: ModelEntry, onnxBytes: ArrayBuffer, backend: Backend): Promise<ModelSession> {
+    const ort = await ortFor(backend);
     // A single-EP list: ORT must not silently fall back to another backend.
     const session = await ort.InferenceSession.create(new Uint8Array(onnxBytes), {
       executionProviders: [backend],
@@ -39,7 +40,7 @@ export class ModelSession {
       await session.release();
       throw new Error(`Model "${entry.id}": the ONNX graph has no input(s) ${missing.join(', ')} declared in the manifest (graph inputs: ${session.inputNames.join(', ')})`);
     }
-    return new ModelSession(entry, backend, session);
+    return new ModelSession(entry, backend, session, ort);
   }
 
   /** One run on zero inputs of the manifest's shapes (symbolic dims = 1) so first real run is not slow. */
@@ -54,8 +55,8 @@ export class ModelSession {
   /** Runs are queued: ORT sessions must never run concurrently. */
   run(feeds: TensorMap, outputNames?: string[]): Promise<TensorMap> {
     return this.queue.run(async () => {
-      const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
+      const ortFeeds: Record<string, OrtTensor> = {};
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor(t.dtype, t.data, t.dims);
       const results = await this.session.run(ortFeeds, outputNames ?? this.session.outputNames);
       const out: TensorMap = {};
       for (const [name, t] of Object.entries(results)) {
