@@ -142,7 +142,17 @@ def finetune_checks(pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
     opt.step()
     assert any(not torch.equal(p, q) for p, q in zip(model.image.tuned.parameters(), tuned0)), "tuned copy did not move"
     assert all(torch.equal(p, q) for p, q in zip(model.image.stem.parameters(), stem0)), "frozen backbone moved"
-    print(f"fine-tune checks: loss {float(loss):.4f}, init equivalence and frozen grid OK")
+    # export layout of fine-tuned members: the search tower gives the embedding only, the caption
+    # encoder the frozen grid
+    from .caption.export_encoder import FrozenGridEncoder
+    from .retrieval.ensemble import EnsembleImageTower
+    model.eval()
+    with torch.no_grad():
+        tower = EnsembleImageTower([model], with_grid=False).eval()
+        assert torch.allclose(tower(pixels), model.embed_image(pixels), atol=1e-6), "exported tower != eval path"
+        frozen = FrozenGridEncoder(str(paths.mobilenet_tflite()))(pixels)
+        assert torch.allclose(frozen, model.image.stem_features(pixels), atol=1e-6), "caption encoder != frozen grid"
+    print(f"fine-tune checks: loss {float(loss):.4f}, init equivalence, frozen grid and export layout OK")
 
 
 def main() -> int:

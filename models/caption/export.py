@@ -194,11 +194,11 @@ def main() -> None:
                for k, x in r["results"].items()}}
     meta = {
         "name": "rslens-caption-moe",
-        "what": "captioning + VQA over the retrieval image tower's grid: router -> instruction-aware query "
+        "what": "captioning + VQA over the frozen MobileNetV2 grid: router -> instruction-aware query "
                 "module -> 3 decoder experts (LoRA-specialised copies of a dense decoder) with learned fusion",
-        "image_encoder": {"file": "../retrieval/image-tower.onnx", "output_used": "grid float32 [N,1280,7,7]",
-                          "note": "shared with retrieval; run once per image; the caption model was trained on "
-                                  "the frozen MobileNetV2 grid (see MODEL_CARD.md 'grid source')"},
+        "image_encoder": {"file": "image-encoder-fp16.onnx", "output_used": "grid float32 [N,1280,7,7]",
+                          "note": "the frozen ImageNet MobileNetV2 (models.caption.export_encoder); run once per "
+                                  "image; what the caption model was trained on (see MODEL_CARD.md 'grid source')"},
         "tokenizer": {"base": "shared tokenizers/clip/tokenizer.json (OpenAI CLIP byte-level BPE)",
                       "vocab": VOCAB_PATH.name, "format": "rslens-compact-clip-vocab-v1 (same scheme as "
                       "models/retrieval/vocab.json: compact id = 4 + index of the CLIP id in clip_ids)",
@@ -223,7 +223,7 @@ def main() -> None:
                    "use": "task = argmax(task_logits). caption: run ALL experts, prior = log_softmax(expert_logits). "
                           "question: run only argmax(expert_logits)."},
         "query_module": {"file": "caption-query.onnx",
-                         "inputs": {"grid": "float32 [N,1280,7,7] (image-tower output)",
+                         "inputs": {"grid": "float32 [N,1280,7,7] (image-encoder output)",
                                     "instruction_embedding": f"float32 [N,{d}] (router output)"},
                          "outputs": {"query_features": f"float32 [N,{cfg['n_queries']},{d}]"}},
         "expert_step": {

@@ -115,6 +115,13 @@ function recalls(sim: Float32Array, nImg: number, per: number): Record<string, n
   return out;
 }
 
+async function captionEncoderGrid(px: Npy, suffix: string, opts: ort.InferenceSession.SessionOptions): Promise<ort.Tensor> {
+  const file = resolve(repoRoot, 'models/caption', `image-encoder${suffix}.onnx`);
+  console.log(`image tower has no grid output: checking the grid of ${file.slice(repoRoot.length + 1)}`);
+  const enc = await ort.InferenceSession.create(file, opts);
+  return (await enc.run({ pixels: new ort.Tensor('float32', px.data as Float32Array, px.shape) })).grid;
+}
+
 async function main(): Promise<void> {
   const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: Number(process.env.RSLENS_THREADS ?? 2) };
   const sfx = process.argv.indexOf('--suffix'); // e.g. --suffix -fp16 for the float16-storage variant
@@ -132,9 +139,12 @@ async function main(): Promise<void> {
     input_ids: new ort.Tensor('int64', ids.data as BigInt64Array, ids.shape),
     attention_mask: new ort.Tensor('int64', mask.data as BigInt64Array, mask.shape),
   });
+  // The frozen grid for captioning: this tower's output (v0.2 layout) or, for a tower exported without
+  // it (fine-tuned members), the caption image encoder (models.caption.export_encoder).
+  const gridOut = imgOut.grid ?? (await captionEncoderGrid(px, suffix, opts));
   const check = {
     image_embedding: maxAbsDiff(imgOut.embedding.data as Float32Array, par('image_embedding').data as Float32Array),
-    image_grid: maxAbsDiff(imgOut.grid.data as Float32Array, par('image_grid').data as Float32Array),
+    image_grid: maxAbsDiff(gridOut.data as Float32Array, par('image_grid').data as Float32Array),
     text_embedding: maxAbsDiff(txtOut.embedding.data as Float32Array, par('text_embedding').data as Float32Array),
   };
   console.log('ONNX vs PyTorch max abs diff:', check);

@@ -96,24 +96,31 @@ def result_key(runs: List[str], n_views: int) -> str:
 
 
 class EnsembleImageTower(nn.Module):
-    """pixels [N,3,224,224] in [0,1] -> (embedding [N,k*D] unit norm, frozen grid [N,1280,7,7]).
-    Test-time views are not in the graph: the app runs the views as a batch (manifest testTimeViews),
-    so that the captioning model, which shares this tower for its grid, pays for one view only."""
+    """pixels [N,3,224,224] in [0,1] -> embedding [N,k*D] unit norm (+ the frozen grid [N,1280,7,7] when
+    `with_grid`: the v0.2 layout, where captioning took its grid from this tower).
+    Test-time views are not in the graph: the app runs the views as a batch (manifest testTimeViews).
+    Fine-tuned members export without the grid: onnxruntime runs every output's subgraph, so a grid here
+    would cost search the frozen top once more per view; captioning has its own encoder
+    (models.caption.export_encoder)."""
 
-    def __init__(self, members: List[RetrievalModel]):
+    def __init__(self, members: List[RetrievalModel], with_grid: bool = True):
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.with_grid = with_grid
 
     def forward(self, pixels):
         first = self.members[0].image
+        grid = None
         if first.tuned is None:
             grid = first.stem_features(pixels)  # frozen backbone, shared by the members
             emb = [m.encode_image_from_stem(grid)[0] for m in self.members]
-        else:  # shared frozen stem features[:cut]; the frozen top gives the grid, each member its tuned top
+        else:  # shared frozen stem features[:cut], then each member's tuned top
             mid = first.stem[:first.tune_cut](normalize_unit(pixels))
-            grid = first.stem[first.tune_cut:](mid)
             emb = [m.encode_image_from_stem(m.image.tuned(mid))[0] for m in self.members]
-        return torch.cat(emb, 1) / math.sqrt(len(self.members)), grid
+            if self.with_grid:
+                grid = first.stem[first.tune_cut:](mid)
+        emb = torch.cat(emb, 1) / math.sqrt(len(self.members))
+        return (emb, grid) if self.with_grid else emb
 
 
 class EnsembleTextTower(nn.Module):
@@ -207,8 +214,12 @@ def export_ensemble(members, runs, stage: int, views: List[str], out: Path) -> N
                                   f"--stage {stage} --tta {','.join(views)}",
                                   "npx tsx models/retrieval/check_onnx.ts"]},
     }
-    write_towers(EnsembleImageTower(members).eval(), EnsembleTextTower(members).eval(), out, meta,
-                 load_tokenizer())
+    with_grid = tune_cut is None
+    if not with_grid:
+        meta["grid"] = {"channels": 1280, "height": 7, "width": 7, "what": "not in this tower: captioning runs "
+                        "models/caption/image-encoder-fp16.onnx (the frozen backbone; models.caption.export_encoder)"}
+    write_towers(EnsembleImageTower(members, with_grid).eval(), EnsembleTextTower(members).eval(), out, meta,
+                 load_tokenizer(), frozen_grid=members[0].image.stem_features)
 
 
 if __name__ == "__main__":

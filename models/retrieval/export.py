@@ -125,15 +125,18 @@ def parity_inputs(tok):
     return items, pixels, ids, mask
 
 
-def write_towers(img, txt, out: Path, meta: dict, tok) -> None:
+def write_towers(img, txt, out: Path, meta: dict, tok, frozen_grid=None) -> None:
     """Export the two towers, save the parity inputs/outputs for check_onnx.ts, write retrieval.json
-    (common fields + `meta`)."""
+    (common fields + `meta`). An image tower without a grid output (returns the embedding only) needs
+    `frozen_grid` (pixels -> frozen backbone grid): its parity grid is checked against the caption encoder."""
     _, pixels, ids, mask = parity_inputs(tok)
     with torch.no_grad():
-        ref_emb, ref_grid = img(pixels)
+        ref = img(pixels)
+        ref_emb, ref_grid = ref if isinstance(ref, tuple) else (ref, frozen_grid(pixels))
         ref_txt = txt(ids, mask)
     D = int(ref_emb.shape[1])
-    export_onnx(img, (pixels,), out / "image-tower.onnx", ["pixels"], ["embedding", "grid"],
+    with_grid = isinstance(ref, tuple)
+    export_onnx(img, (pixels,), out / "image-tower.onnx", ["pixels"], ["embedding", "grid"] if with_grid else ["embedding"],
                 doc="RS Lens retrieval image tower (MobileNetV2 from TFLite, heads trained on RSICD train).")
     export_onnx(txt, (ids, mask), out / "text-tower.onnx", ["input_ids", "attention_mask"], ["embedding"],
                 extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}},
@@ -154,7 +157,8 @@ def write_towers(img, txt, out: Path, meta: dict, tok) -> None:
         "max_length": tok.max_length,
         "similarity": "dot product of the L2-normalised embeddings (cosine)",
         "image_tower": {"file": "image-tower.onnx", "inputs": {"pixels": "float32 [N,3,224,224]"},
-                        "outputs": {"embedding": f"float32 [N,{D}] L2-normalised", "grid": "float32 [N,1280,7,7]"},
+                        "outputs": {"embedding": f"float32 [N,{D}] L2-normalised",
+                                    **({"grid": "float32 [N,1280,7,7]"} if with_grid else {})},
                         "preprocessing": PREPROCESSING},
         "text_tower": {"file": "text-tower.onnx",
                        "inputs": {"input_ids": "int64 [N,L], L <= max_length", "attention_mask": "int64 [N,L]"},

@@ -15,7 +15,7 @@ import { modelsDir } from './paths';
 
 export const CAPTION_ROUTER = 'caption-router';
 export const CAPTION_QUERY = 'caption-query';
-export const CAPTION_IMAGE_TOWER = 'retrieval-image';
+export const CAPTION_IMAGE_ENCODER = 'caption-encoder';
 export const expertModelId = (e: number) => `caption-expert${e}`;
 
 function readFileOf(entry: ModelEntry, role: 'tokenizer' | 'config', hint: string): string {
@@ -27,7 +27,7 @@ function readFileOf(entry: ModelEntry, role: 'tokenizer' | 'config', hint: strin
 export interface NodeCaptionModels extends CaptionModels {
   config: CaptionConfig;
   tokenizer: CaptionTokenizer;
-  imageTower: ModelEntry;
+  imageEncoder: ModelEntry;
   runImage: RunModel;
   /** Grid of a whole image file (read and resampled like the app does). */
   gridOfFile(file: string): Promise<TensorData>;
@@ -43,8 +43,8 @@ export async function loadCaptionModels(): Promise<NodeCaptionModels> {
     JSON.parse(readFileOf(router, 'tokenizer', 'vocab.json')) as CompactVocab,
     config.max_prompt_tokens,
   );
-  const imageTower = findModel(manifest, CAPTION_IMAGE_TOWER);
-  const entries = [imageTower, router, findModel(manifest, CAPTION_QUERY), ...config.experts.map((e) => findModel(manifest, expertModelId(e.index)))];
+  const imageEncoder = findModel(manifest, CAPTION_IMAGE_ENCODER);
+  const entries = [imageEncoder, router, findModel(manifest, CAPTION_QUERY), ...config.experts.map((e) => findModel(manifest, expertModelId(e.index)))];
   const sessions = await Promise.all(entries.map((e) => createNodeSession(e)));
   const runner = (i: number): RunModel => (feeds) => runNodeSession(sessions[i], feeds);
   const shape = decoderShapeOf(config);
@@ -52,14 +52,14 @@ export async function loadCaptionModels(): Promise<NodeCaptionModels> {
   return {
     config,
     tokenizer,
-    imageTower,
+    imageEncoder,
     runImage,
     route: runner(1),
     query: runner(2),
     decoders: config.experts.map((_, i) => new OnnxExpertDecoder(runner(3 + i), shape)),
     async gridOfFile(file) {
       const source = await readImageFile(file);
-      return gridOfWindow(imageTower, source, { x: 0, y: 0, width: source.info.width, height: source.info.height }, runImage);
+      return gridOfWindow(imageEncoder, source, { x: 0, y: 0, width: source.info.width, height: source.info.height }, runImage);
     },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Caption family: the image tower's grid of a window, the instruction router and the query
+ * Caption family: the image encoder's grid of a window, the instruction router and the query
  * module run here; the decoder experts run in caption-expert workers attached over ports, so
  * the experts of one caption decode in parallel. Tokens stream back through `onUpdate`.
  */
@@ -68,7 +68,7 @@ class CaptionWorkerHost extends ModelWorkerHost implements CaptionWorkerApi {
     if (cached) return { grid: cached, encodeMs: 0 };
     const t0 = performance.now();
     const source = await this.sources.get(job.file, job.fileName);
-    const grid = await gridOfWindow(await this.entryOf(this.ready().ids.imageTower), source, w, this.runner(this.ready().ids.imageTower));
+    const grid = await gridOfWindow(await this.entryOf(this.ready().ids.imageEncoder), source, w, this.runner(this.ready().ids.imageEncoder));
     this.grids.set(key, grid);
     if (this.grids.size > GRID_CACHE_SIZE) this.grids.delete(this.grids.keys().next().value!);
     return { grid, encodeMs: performance.now() - t0 };

@@ -14,7 +14,7 @@ export interface ExpertWorkerApi extends ModelWorkerApi {
 }
 
 export interface CaptionModelIds {
-  imageTower: string;
+  imageEncoder: string;
   router: string;
   query: string;
   /** experts[e] = model id of expert e. */
@@ -52,7 +52,7 @@ export interface CaptionModelInfo {
   maxPromptTokens: number;
 }
 
-/** The caption worker: image tower grid, router and query module; drives the expert workers. */
+/** The caption worker: image encoder grid, router and query module; drives the expert workers. */
 export interface CaptionWorkerApi extends ModelWorkerApi {
   configure(ids: CaptionModelIds): Promise<CaptionModelInfo>;
   /** Expert `expert` is served by the expert worker at the other end of `port`. */

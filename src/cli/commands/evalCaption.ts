@@ -188,7 +188,7 @@ async function answerAll(models: NodeCaptionModels, items: VqaItem[], label: str
       grids.clear();
       const source = await readImageFile(item.file);
       const window = item.window ?? { x: 0, y: 0, width: source.info.width, height: source.info.height };
-      grid = await gridOfWindow(models.imageTower, source, window, models.runImage);
+      grid = await gridOfWindow(models.imageEncoder, source, window, models.runImage);
       grids.set(item.imageKey, grid);
     }
     const check = checkInstruction(models.tokenizer, item.question);

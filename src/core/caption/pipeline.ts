@@ -1,6 +1,6 @@
 /**
  * One instruction (a caption request or a question) about one image window, from pixels to
- * text: image tower grid → router → query module → experts. Where each model runs is the
+ * text: image encoder grid → router → query module → experts. Where each model runs is the
  * caller's business (`CaptionModels`): the app puts them in workers, the CLI in-process.
  */
 import { imageInputOf } from '../models/normalisation';
@@ -25,13 +25,13 @@ export interface CaptionModels {
   decoders: readonly ExpertDecoder[];
 }
 
-/** The image tower's grid of one window: [1, C, h, w]. */
-export async function gridOfWindow(imageTower: ModelEntry, source: RasterSource, window: PixelWindow, run: RunModel): Promise<TensorData> {
-  const { width, height, norm } = imageInputOf(imageTower);
+/** The image encoder's grid of one window: [1, C, h, w]. */
+export async function gridOfWindow(imageEncoder: ModelEntry, source: RasterSource, window: PixelWindow, run: RunModel): Promise<TensorData> {
+  const { width, height, norm } = imageInputOf(imageEncoder);
   const rgba = await readRgbaWindow(source, window, width, height);
   const pixels = toModelTensor(rgba, norm);
-  const out = await run({ [imageTower.inputs[0].name]: { dtype: 'float32', dims: [1, 3, height, width], data: pixels } });
-  if (!out.grid) throw new Error(`Model "${imageTower.id}" produced no "grid" output`);
+  const out = await run({ [imageEncoder.inputs[0].name]: { dtype: 'float32', dims: [1, 3, height, width], data: pixels } });
+  if (!out.grid) throw new Error(`Model "${imageEncoder.id}" produced no "grid" output`);
   return out.grid;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Main-thread side of captioning: loads the caption models into their workers (the image tower,
+ * Main-thread side of captioning: loads the caption models into their workers (the image encoder,
  * router and query module into the caption worker; each expert into its own caption-expert
  * worker, or all into one when parallel decoding is off), wires the expert workers to the
  * caption worker with MessageChannels, and forwards jobs.
@@ -10,7 +10,7 @@ import { callModelWorker } from '../../workers/modelWorkers';
 import { useModelsStore } from '../models/modelsStore';
 
 export const CAPTION_MODEL_IDS: CaptionModelIds = {
-  imageTower: 'retrieval-image',
+  imageEncoder: 'caption-encoder',
   router: 'caption-router',
   query: 'caption-query',
   experts: ['caption-expert0', 'caption-expert1', 'caption-expert2'],
@@ -32,7 +32,7 @@ async function prepare(parallel: boolean): Promise<CaptionModelInfo> {
   if (!useModelsStore.getState().manifest) throw new Error(useModelsStore.getState().manifestError ?? 'model manifest unavailable');
   const ids = CAPTION_MODEL_IDS;
   await Promise.all([
-    ...[ids.imageTower, ids.router, ids.query].map((id) => loadInto(id, CAPTION_WORKER)),
+    ...[ids.imageEncoder, ids.router, ids.query].map((id) => loadInto(id, CAPTION_WORKER)),
     ...ids.experts.map((id, e) => loadInto(id, expertWorkerKey(e, parallel))),
   ]);
   const info = await callModelWorker<CaptionModelInfo, CaptionWorkerApi>(CAPTION_WORKER, (w) => w.configure(ids));
