@@ -125,31 +125,32 @@ def parity_inputs(tok):
     return items, pixels, ids, mask
 
 
-def write_towers(img, txt, out: Path, meta: dict, tok, frozen_grid=None) -> None:
-    """Export the two towers, save the parity inputs/outputs for check_onnx.ts, write retrieval.json
-    (common fields + `meta`). An image tower without a grid output (returns the embedding only) needs
-    `frozen_grid` (pixels -> frozen backbone grid): its parity grid is checked against the caption encoder."""
+def save_parity(img, txt, tok, frozen_grid=None):
+    """Run the PyTorch towers on the parity inputs and save inputs + outputs for check_onnx.ts
+    (RSLENS_RUNS/retrieval/parity). -> (pixels, ids, mask, embedding dim, whether the tower has a grid)."""
     _, pixels, ids, mask = parity_inputs(tok)
     with torch.no_grad():
         ref = img(pixels)
         ref_emb, ref_grid = ref if isinstance(ref, tuple) else (ref, frozen_grid(pixels))
         ref_txt = txt(ids, mask)
-    D = int(ref_emb.shape[1])
-    with_grid = isinstance(ref, tuple)
+    par = paths.runs_dir() / "retrieval" / "parity"
+    par.mkdir(parents=True, exist_ok=True)
+    for name, value in (("pixels", pixels), ("input_ids", ids), ("attention_mask", mask),
+                        ("image_embedding", ref_emb), ("image_grid", ref_grid), ("text_embedding", ref_txt)):
+        np.save(par / f"{name}.npy", value.numpy())
+    return pixels, ids, mask, int(ref_emb.shape[1]), isinstance(ref, tuple)
+
+
+def write_towers(img, txt, out: Path, meta: dict, tok, frozen_grid=None) -> None:
+    """Export the two towers, save the parity inputs/outputs for check_onnx.ts, write retrieval.json
+    (common fields + `meta`). An image tower without a grid output (returns the embedding only) needs
+    `frozen_grid` (pixels -> frozen backbone grid): its parity grid is checked against the caption encoder."""
+    pixels, ids, mask, D, with_grid = save_parity(img, txt, tok, frozen_grid)
     export_onnx(img, (pixels,), out / "image-tower.onnx", ["pixels"], ["embedding", "grid"] if with_grid else ["embedding"],
                 doc="RS Lens retrieval image tower (MobileNetV2 from TFLite, heads trained on RSICD train).")
     export_onnx(txt, (ids, mask), out / "text-tower.onnx", ["input_ids", "attention_mask"], ["embedding"],
                 extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}},
                 doc="RS Lens retrieval text tower (CLIP BPE, compact vocab models/retrieval/vocab.json).")
-
-    par = paths.runs_dir() / "retrieval" / "parity"
-    par.mkdir(parents=True, exist_ok=True)
-    np.save(par / "pixels.npy", pixels.numpy())
-    np.save(par / "input_ids.npy", ids.numpy())
-    np.save(par / "attention_mask.npy", mask.numpy())
-    np.save(par / "image_embedding.npy", ref_emb.numpy())
-    np.save(par / "image_grid.npy", ref_grid.numpy())
-    np.save(par / "text_embedding.npy", ref_txt.numpy())
 
     full = {
         "name": "rslens-retrieval-harma-mnv2",

@@ -9,7 +9,9 @@ mild brightness/contrast jitter per image and step. `features[:CUT]` stays the f
 stem, and the frozen `features[CUT:]` still gives the exported `grid` (what the captioning model
 was trained on), so the image tower runs the stem once and the top of the network twice.
 
-At step 0 the model is exactly the `--init` model (the copy starts at the frozen weights).
+At step 0 the model is exactly the `--init` model: the copy starts at the frozen weights, or at the
+init's own tuned blocks when the init already fine-tuned features[c:] with c >= CUT (for example a
+shipped member rebuilt by models.retrieval.import_onnx; training then continues from it).
 Seeded; one checkpoint per epoch in RUN/stage1/last.pt (atomic), resumed automatically; logs to
 RUN/stage1/train.log. Val (RSICD val, never trained on) is embedded from the JPEGs in the views
 of `--val-views`, as the app does with the manifest's testTimeViews. CPU threads: RSLENS_THREADS
@@ -72,16 +74,23 @@ def val_report(model, val_pixels, ids, mask, views: List[str], device) -> dict:
 
 
 def model_from_init(init_ckpt: dict, tune_cut: int) -> RetrievalModel:
+    """The --init model with a trainable copy of features[tune_cut:]. An init with a frozen backbone
+    gets the copy fresh from the backbone; an init that already fine-tuned features[c:] (c >= tune_cut,
+    e.g. a member rebuilt by import_onnx) keeps its tuned blocks, and features[tune_cut:c] join the copy
+    from the frozen backbone."""
     cfg = dict(init_ckpt["model_config"])
-    if cfg.get("tune_cut") is not None:
-        raise ValueError("--init must be a stage-1 run with a frozen backbone")
     if init_ckpt.get("adapters"):
         raise ValueError("--init must be a stage-1 run (no adapters)")
+    init_cut = cfg.pop("tune_cut", None)
+    if init_cut is not None and init_cut < tune_cut:
+        raise ValueError(f"--init fine-tuned features[{init_cut}:]; --tune-cut must be <= {init_cut}")
     vocab = cfg.pop("vocab_size")
     model = RetrievalModel(vocab, str(paths.mobilenet_tflite()), tune_cut=tune_cut, **cfg)
+    # the tuned copy keeps the backbone's indices (image.tuned.7... is features[7]): what the init lacks
+    # is the part of the copy that the init kept frozen, deep-copied from the (TFLite) backbone
     missing, unexpected = model.load_state_dict(init_ckpt["model"], strict=False)
-    # the tuned copy is new; it was deep-copied from the (TFLite) backbone, which the init model shares
-    assert not unexpected and all(k.startswith("image.tuned.") for k in missing), (missing, unexpected)
+    new_blocks = {f"image.tuned.{i}." for i in range(tune_cut, init_cut or 19)}
+    assert not unexpected and all(k.startswith(tuple(new_blocks)) for k in missing), (missing, unexpected)
     for k, v in init_ckpt["model"].items():
         if k.startswith("image.stem."):
             assert torch.equal(model.state_dict()[k], v), k
