@@ -35,13 +35,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..rslens.utils import get_device
+from ..rslens.utils import get_device, load_checkpoint
 from ..rslens.data import load_images_uint8, read_split
 from ..rslens.mobilenet import normalize_unit
 from .evaluate import embed_image_views_from_pixels, embed_images_from_cache, embed_texts, fmt, recall_metrics
 from .features import load_cache
 from .model import RetrievalModel
-from .train import build_model_from_checkpoint, stage_dir, val_tensors
+from .train import build_model_from_checkpoint, stage_dir, tokenize_split
 
 
 def load_members(runs: List[str], stage: int, device="cpu") -> List[RetrievalModel]:
@@ -51,7 +51,7 @@ def load_members(runs: List[str], stage: int, device="cpu") -> List[RetrievalMod
 def view_embeddings(model: RetrievalModel, views, device, val_pixels=None):
     """-> (image embeddings per view [V,N,D], text embeddings [5N,D]) on val. Frozen-backbone members
     read the cached val views; members with a fine-tuned backbone embed the val JPEGs (`val_pixels`)."""
-    _, ids, mask = val_tensors(model.config["max_len"])
+    ids, mask = tokenize_split(read_split("val"), model.config["max_len"])  # no feature cache needed
     te = embed_texts(model, ids, mask, device)
     if model.image.tuned is not None:
         return embed_image_views_from_pixels(model, val_pixels, views, device), te
@@ -170,9 +170,12 @@ def main() -> None:
 
 
 def member_commands(run: str, ck: dict, stage: int) -> List[str]:
-    """How a member was trained: a stage-1 run [+ stage 2], or a stage-1 run then the backbone fine-tune."""
+    """How a member was trained: a stage-1 run [+ stage 2], or a stage-1 run then the backbone fine-tune;
+    for an init rebuilt from shipped ONNX files (import_onnx), first the commands that trained those."""
     if ck.get("init"):
-        return [ck["init"]["command"], ck["command"]]
+        init_ck = load_checkpoint(stage_dir(1, Path(run).parent / ck["init"]["run"]) / "last.pt") or {}
+        before = [c for c in init_ck.get("imported", {}).get("trained_by", []) if c]
+        return [*before, ck["init"]["command"], ck["command"]]
     return [f"/usr/bin/python3 -m models.retrieval.train --stage {st} ... --run-dir {run}"
             for st in ((1, 2) if stage == 2 else (1,))]
 

@@ -8,6 +8,10 @@ to the 224x224 image; default: the original only), stores MobileNetV2 `features[
 cache -> the training cache, the final grid (1280x7x7, float16). Both in models/cache/
 (gitignored), one .npy per split and view, written incrementally and marked complete with
 a `.done` file, so an interrupted run resumes at the first incomplete view.
+
+`--base-cut 7` caches `features[:7]` instead (32x28x28): the input of members that fine-tuned
+`features[7:]` (models.retrieval.finetune), for their stage 2 (`train --stage 2`, tuned blocks frozen).
+Nothing is derived from it.
 """
 from __future__ import annotations
 
@@ -82,16 +86,21 @@ def main() -> None:
     ap.add_argument("--val-views", default="id", help="views cached for val (evaluation uses id only)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--derive-only", action="store_true", help="only derive the training cache from the base cache")
+    ap.add_argument("--base-cut", type=int, default=BASE_CUT,
+                    help=f"cache features[:N] (default {BASE_CUT}; 7 for members with a fine-tuned features[7:])")
     args = ap.parse_args()
+    base_cut = args.base_cut
     device = get_device()
-    out = paths.cache_dir() / cache_name(BASE_CUT)
+    out = paths.cache_dir() / cache_name(base_cut)
     out.mkdir(parents=True, exist_ok=True)
     log = log_to_file(out / "features.log")
     model = mobilenet_v2_from_tflite(str(paths.mobilenet_tflite()))
     if args.derive_only:
         derive(model, log, args.splits.split(","), args.views.split(","), args.val_views.split(","), device)
         return
-    stem = model.features[:BASE_CUT].eval().to(device)
+    stem = model.features[:base_cut].eval().to(device)
+    with torch.no_grad():
+        shape = tuple(stem(torch.zeros(1, 3, 224, 224, device=device)).shape[1:])  # [160,7,7] at cut 15
     if device.type == "cpu":
         stem = stem.to(memory_format=torch.channels_last)
     for split in args.splits.split(","):
@@ -100,12 +109,12 @@ def main() -> None:
             json.dump([it.image for it in items], f)
         views = args.views.split(",") if split == "train" else args.val_views.split(",")
         for view in views:
-            p = cache_path(split, view, BASE_CUT)
+            p = cache_path(split, view, base_cut)
             if p.with_suffix(".done").exists():
                 log(f"{split}/{view}: done already")
                 continue
             t0 = time.time()
-            arr = np.lib.format.open_memmap(p, mode="w+", dtype=np.float16, shape=(len(items), 160, 7, 7))
+            arr = np.lib.format.open_memmap(p, mode="w+", dtype=np.float16, shape=(len(items),) + shape)
             for s in range(0, len(items), args.batch):
                 batch = torch.stack([load_image_uint8(paths.rsicd_dir() / it.image)
                                      for it in items[s:s + args.batch]]).float()
@@ -120,7 +129,8 @@ def main() -> None:
             p.with_suffix(".done").write_text("ok\n")
             dt = time.time() - t0
             log(f"{split}/{view}: {len(items)} images in {dt:.1f}s ({len(items) / dt:.1f} img/s)")
-    derive(model, log, args.splits.split(","), args.views.split(","), args.val_views.split(","), device)
+    if base_cut == BASE_CUT:
+        derive(model, log, args.splits.split(","), args.views.split(","), args.val_views.split(","), device)
 
 
 def derive(model, log, splits, views, val_views, device) -> None:
