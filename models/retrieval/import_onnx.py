@@ -182,6 +182,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     src = Path(args.dir)
     meta = json.load(open(src / "retrieval.json", encoding="utf-8"))
+    if meta.get("stage") != 1:
+        print("import_onnx rebuilds stage-1 towers only; these have stage-2 adapters. Import the stage-1 "
+              "files they were trained from (see models/README.md) and re-run stage 2.", file=sys.stderr)
+        return 2
     runs = args.runs.split(",")
     assert len(runs) == len(meta["members"]), f"{len(meta['members'])} members shipped, {len(runs)} runs given"
     tune_cut = meta["members"][0]["tune_cut"]
