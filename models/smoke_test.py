@@ -102,8 +102,37 @@ def run() -> None:
         print(f"onnx export: {onnx_path.stat().st_size / 1e6:.2f} MB, opset {OPSET}, checker OK")
     emb = model.encode_image(pixels).detach().numpy()
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    loss_checks()
     finetune_checks(pixels, ids, mask, tok.vocab_size)
     print(f"smoke test OK in {time.time() - t0:.1f}s")
+
+
+def loss_checks() -> None:
+    """info_nce_multi (K captions per image) against info_nce at K = 1 and a loop-by-loop reference."""
+    import torch.nn.functional as F
+    from .retrieval.losses import info_nce, info_nce_multi
+    gen = torch.Generator().manual_seed(0)
+    b, k, d = 5, 3, 8
+    img = F.normalize(torch.randn(b, d, generator=gen), dim=-1)
+    txt = F.normalize(torch.randn(b * k, d, generator=gen), dim=-1)
+    scale = torch.tensor(2.5)
+    same1 = torch.zeros(b, b, dtype=torch.bool)
+    same1[0, 2] = same1[2, 0] = True
+    assert torch.allclose(info_nce_multi(img, txt[:b], scale, same1), info_nce(img, txt[:b], scale, same1), atol=1e-6)
+    same = torch.zeros(b * k, b * k, dtype=torch.bool)
+    same[1, 7] = same[7, 1] = True  # caption 1 of image 0 reads like caption 1 of image 2
+    s = scale.exp() * img @ txt.t()
+    owner = [t // k for t in range(b * k)]
+    dup = lambda t, j: any(bool(same[t, c]) for c in range(j * k, j * k + k))  # noqa: E731
+    i2t = [-(s[i, t] - torch.logsumexp(torch.stack([s[i, t]] + [s[i, u] for u in range(b * k)
+           if owner[u] != i and not dup(u, i)]), 0)) for i in range(b) for t in range(i * k, i * k + k)]
+    t2i = [-(s[j, t] - torch.logsumexp(torch.stack([s[m, t] for m in range(b) if m == j or not dup(t, m)]), 0))
+           for t in range(b * k) for j in [owner[t]]]
+    ref = 0.5 * (torch.stack(i2t).mean() + torch.stack(t2i).mean())
+    got = info_nce_multi(img, txt, scale, same)
+    assert torch.allclose(got, ref, atol=1e-5), (float(got), float(ref))
+    assert not torch.allclose(got, info_nce_multi(img, txt, scale)), "the duplicate mask changed nothing"
+    print(f"losses: info_nce_multi = info_nce at K=1 and = the loop reference at K={k} ({float(got):.4f})")
 
 
 def finetune_checks(pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, vocab_size: int) -> None:
