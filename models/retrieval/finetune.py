@@ -198,8 +198,8 @@ def main(argv=None) -> int:
             if device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
             grid = model.image.tuned_grid(x)  # the frozen stem below the cut takes no gradient
-            ids, mask = tr_ids[b[:, None], cap_idx[b].view(len(b), -1)], tr_mask[b[:, None], cap_idx[b].view(len(b), -1)]
-            ids, mask = ids.flatten(0, 1), mask.flatten(0, 1)  # [B*K, L], captions of image i together
+            rows, cols = b[:, None], cap_idx[b].view(len(b), -1)
+            ids, mask = tr_ids[rows, cols].flatten(0, 1), tr_mask[rows, cols].flatten(0, 1)  # [B*K, L], by image
             L = int(mask.sum(1).max())
             ids, mask = ids[:, :L].to(device), mask[:, :L].to(device)
             same = (ids[:, None, :] == ids[None, :, :]).all(-1)

@@ -4,8 +4,8 @@
  *
  *   npx tsx models/retrieval/profile_onnx.ts MODEL.onnx [MODEL2.onnx ...] [--batch 2] [--runs 20]
  *
- * Input: `pixels` float32 [batch,3,224,224] of uniform noise (timing only). One thread, like the
- * app's WASM worker, after 3 warm-up runs. Prints a table per model and the mean run time.
+ * Input: `pixels` float32 [batch,3,224,224] of uniform noise (timing only). One thread (steadier per-op
+ * shares than a thread pool), after 3 warm-up runs. Prints a table per model and the mean run time.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
