@@ -188,6 +188,7 @@ def finetune_checks(pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
         for p in other.text.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=gen))
     import_checks([model, other], pixels, ids, mask)
+    locked_text_checks([model, other], ids, mask)
 
 
 def import_checks(members, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> None:
@@ -208,6 +209,41 @@ def import_checks(members, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.
             assert torch.allclose(a.embed_image(pixels), b.embed_image(pixels), atol=1e-5), "rebuilt image tower differs"
             assert torch.allclose(a.encode_text(ids, mask), b.encode_text(ids, mask), atol=1e-5), "rebuilt text tower differs"
     print(f"import from ONNX: {len(members)} members rebuilt, same embeddings")
+
+
+def locked_text_checks(members, ids: torch.Tensor, mask: torch.Tensor) -> None:
+    """models.retrieval.locked_text: the text side of a stage-2 ensemble (adapters, text gates) rebuilt
+    from its ONNX file computes what the original computes; the gallery loss ignores the images that
+    share a caption's exact text."""
+    import copy
+    from .rslens.onnx_export import export_onnx
+    from .retrieval.ensemble import EnsembleTextTower
+    from .retrieval.locked_text import gallery_loss, shipped_text_model
+    members = [copy.deepcopy(m) for m in members]
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in members:
+            m.add_adapters()
+            for adapter in (*m.text.adapters, m.shared):
+                for p in adapter.parameters():
+                    p.add_(0.1 * torch.randn(p.shape, generator=gen))  # non-zero up-projections and gates
+    txt = EnsembleTextTower(members).eval()
+    with tempfile.TemporaryDirectory() as td:
+        export_onnx(txt, (ids, mask), Path(td) / "text.onnx", ["input_ids", "attention_mask"], ["embedding"],
+                    extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}})
+        rebuilt = shipped_text_model(Path(td) / "text.onnx", heads=members[0].config["text_heads"]).eval()
+    with torch.no_grad():
+        want, got = txt(ids, mask), rebuilt.encode_text(ids, mask)
+    assert torch.allclose(want, got, atol=1e-5), f"rebuilt text side differs by {float((want - got).abs().max())}"
+    gallery = torch.nn.functional.normalize(torch.randn(5, want.shape[1], generator=gen), dim=-1)
+    owner, rows, scale = torch.tensor([0, 1]), torch.tensor([0]), torch.tensor(20.0)
+    same = {0: np.array([3])}  # caption 0's exact text also belongs to image 3
+    a = gallery_loss(want[:1], gallery, rows, owner, same, scale)
+    gallery[3] = want[0]  # image 3 is now caption 0's best match: it must still not count as a negative
+    b = gallery_loss(want[:1], gallery, rows, owner, same, scale)
+    c = gallery_loss(want[:1], gallery, rows, owner, {}, scale)
+    assert torch.allclose(a, b) and float(c) > float(b) + 1.0, (float(a), float(b), float(c))
+    print("locked text: stage-2 text side rebuilt from ONNX, same embeddings; same-text images masked")
 
 
 def main() -> int:

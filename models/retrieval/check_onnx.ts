@@ -17,11 +17,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import jpeg from 'jpeg-js';
 import { RetrievalTokenizer, type CompactVocab } from '../../src/core/text/tokenizer';
-import { dihedralViewCHW, isDihedralView, type DihedralView } from '../../src/core/raster/dihedral';
-import { meanOfViews } from '../../src/core/retrieval/embed';
+import { isDihedralView, type DihedralView } from '../../src/core/raster/dihedral';
+import { embedTexts, meanOfViews } from '../../src/core/retrieval/embed';
+import { runNodeSession } from '../../src/cli/ortNode';
 import { readManifest } from '../../src/cli/manifestFiles';
+import { PIXELS_PER_IMAGE, writeImageViews } from './rsicd_pixels';
 
 const scriptDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(scriptDir, '../..');
@@ -71,17 +72,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-/** RGB uint8 HWC -> float32 CHW in [0,1] (the documented preprocessing; RSICD images are 224x224). */
-function toPixels(rgba: Uint8Array, w: number, h: number, out: Float32Array, offset: number): void {
-  if (w !== 224 || h !== 224) throw new Error(`expected 224x224, got ${w}x${h}`);
-  const plane = w * h;
-  for (let i = 0; i < plane; i++) {
-    out[offset + i] = rgba[4 * i] / 255;
-    out[offset + plane + i] = rgba[4 * i + 1] / 255;
-    out[offset + 2 * plane + i] = rgba[4 * i + 2] / 255;
-  }
 }
 
 function recalls(sim: Float32Array, nImg: number, per: number): Record<string, number> {
@@ -172,30 +162,16 @@ async function main(): Promise<void> {
     const imgEmb = new Float32Array(items.length * D);
     const t0 = Date.now();
     const B = Math.max(1, Math.round(16 / views.length));
-    const per = 3 * 224 * 224;
-    const one = new Float32Array(per);
     for (let s = 0; s < items.length; s += B) {
       const batch = items.slice(s, s + B);
-      const pixels = new Float32Array(batch.length * views.length * per);
-      batch.forEach((it, k) => {
-        const im = jpeg.decode(readFileSync(resolve(rsicd, it.image)), { useTArray: true, formatAsRGBA: true });
-        toPixels(im.data, im.width, im.height, one, 0);
-        views.forEach((v, j) => dihedralViewCHW(one, 0, 3, 224, 224, v, pixels, (k * views.length + j) * per));
-      });
+      const pixels = new Float32Array(batch.length * views.length * PIXELS_PER_IMAGE);
+      batch.forEach((it, k) => writeImageViews(resolve(rsicd, it.image), views, pixels, k * views.length * PIXELS_PER_IMAGE));
       const o = await img.run({ pixels: new ort.Tensor('float32', pixels, [batch.length * views.length, 3, 224, 224]) });
       imgEmb.set(meanOfViews(o.embedding.data as Float32Array, D, views.length), s * D);
     }
     const tImg = (Date.now() - t0) / 1000;
     const caps = items.flatMap((it) => it.captions);
-    const txtEmb = new Float32Array(caps.length * D);
-    for (let s = 0; s < caps.length; s += 256) {
-      const enc = tok.encodeBatch(caps.slice(s, s + 256));
-      const o = await txt.run({
-        input_ids: new ort.Tensor('int64', enc.inputIds, enc.dims),
-        attention_mask: new ort.Tensor('int64', enc.attentionMask, enc.dims),
-      });
-      txtEmb.set(o.embedding.data as Float32Array, s * D);
-    }
+    const txtEmb = (await embedTexts(tok, (feeds) => runNodeSession(txt, feeds), caps, 256)).vectors;
     const nImg = items.length;
     const nTxt = caps.length;
     const sim = new Float32Array(nImg * nTxt);

@@ -43,6 +43,13 @@ class Linear(nn.Linear):
         return y.reshape(*shp[:-1], self.out_features)
 
 
+def matmul_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a [M,K] @ b[N,K].T; on CPU as a 1x1 convolution, for the reason given in `Linear`."""
+    if a.device.type != "cpu" or torch.onnx.is_in_onnx_export():
+        return a @ b.t()
+    return F.conv2d(a[:, :, None, None], b[:, :, None, None]).flatten(1)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float = 0.0):
         super().__init__()

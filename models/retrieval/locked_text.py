@@ -1,0 +1,324 @@
+"""A new text tower trained against the LOCKED shipped image tower (LiT with the roles swapped).
+
+    npx tsx models/retrieval/dump_embeddings.ts --jsonl ../shared/data/rsicd/train.jsonl \
+        --views id,hflip,vflip,rot90,rot180,rot270,transpose,antitranspose --out models/cache/locked/train
+    npx tsx models/retrieval/dump_embeddings.ts --jsonl ../shared/data/rsicd/val.jsonl \
+        --views id,rot90 --out models/cache/locked/val --texts
+    /usr/bin/python3 -m models.retrieval.locked_text --run-dir models/runs/lt-s0 --seed 0
+
+Why: the image tower is the expensive part of search (it runs on every indexed image), the text tower
+runs once per query. With the image side locked, its embeddings of every train image (8 dihedral
+views, from the exported float16 ONNX, so exactly what the app indexes) are computed once, and a text
+step costs only the text tower. That makes two things cheap on the CPU: many epochs, and
+text->image softmax over the WHOLE train gallery (8,734 images, one random view each per step)
+instead of the 64 images of a joint-training batch, so the hard negatives of the same scene class are
+always in the denominator. Image->text uses the batch (each caption's image against the batch's captions).
+
+A caption whose exact text (lower-cased, stripped) also belongs to other images does not count those
+images as negatives. Val (RSICD val, never trained on): the shipped image tower's embeddings in the
+manifest's test-time views (id, rot90), averaged as the app does; the shipped text tower's score on
+the same dump is reported as the baseline. Seeded; a checkpoint per epoch (RUN/last.pt, atomic),
+resumed automatically; log in RUN/train.log. CPU threads: RSLENS_THREADS (default 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..rslens import paths
+from ..rslens.data import read_split
+from ..rslens.utils import count_params, get_device, load_checkpoint, log_to_file, rng_state, save_checkpoint, seed_everything
+from .evaluate import embed_texts, fmt, recall_metrics
+from .model import GatedAdapter, TextTower, masked_mean, matmul_t
+from .train import restore, tokenize_split, warmup_cosine
+from .vocab import load_tokenizer
+
+HERE = Path(__file__).resolve().parent
+
+
+class LockedTextModel(nn.Module):
+    """Text side alone, in the locked image tower's space: K text towers (K = 1 for a new tower; K = 2
+    for the shipped ensemble, each with its HarMA adapters and the text gate of its shared adapter),
+    embedding = concatenation of the towers' L2-normalised embeddings / sqrt(K), as EnsembleTextTower."""
+
+    def __init__(self, vocab_size: int, member_dim: int, members: int = 1, max_len: int = 32, width: int = 256,
+                 layers: int = 3, heads: int = 4, mlp: int = 768, dropout: float = 0.1, adapters: bool = False,
+                 init_temperature: float = 0.05):
+        super().__init__()
+        self.config = dict(vocab_size=vocab_size, member_dim=member_dim, members=members, max_len=max_len, width=width,
+                           layers=layers, heads=heads, mlp=mlp, dropout=dropout, adapters=adapters)
+        self.towers = nn.ModuleList([TextTower(vocab_size, max_len, width, layers, heads, mlp, member_dim, dropout)
+                                     for _ in range(members)])
+        self.shared = None
+        if adapters:
+            for t in self.towers:
+                t.add_adapters()
+            self.shared = nn.ModuleList([GatedAdapter(member_dim, n_gates=2) for _ in range(members)])
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.to(torch.float32)
+        out = []
+        for k, tower in enumerate(self.towers):
+            tok = tower.tokens(input_ids, attention_mask)
+            if self.shared is not None:
+                tok = self.shared[k](tok, mask, gate=1)  # gate 1 = the text modality's gate
+            out.append(F.normalize(masked_mean(tok, mask), dim=-1))
+        return torch.cat(out, 1) / math.sqrt(len(out))
+
+
+def shipped_text_model(text_onnx: Path, heads: int = 4, dropout: float = 0.1) -> LockedTextModel:
+    """Rebuild the shipped text side (members, their adapters, the text gates) from its ONNX file.
+
+    Named initialisers load by name; the Linear weights (exported as MatMul with the weight
+    transposed) and the gates (the Sigmoid inputs) come in trace order: per block its 4
+    Linears then its adapter's 4, then the projection, then the shared adapter's 4; gates per
+    adapter, then the shared one. Shapes are asserted; the caller checks outputs against the graph."""
+    from .import_onnx import Graph, _set, linear_layers
+    g = Graph(text_onnx)
+    n_members = len({k.split(".")[1] for k in g.values if k.startswith("members.")})
+    t0 = g.named("members.0.text.")
+    vocab_size, width = t0["tok.weight"].shape
+    layers = len({k.split(".")[1] for k in t0 if k.startswith("blocks.")})
+    adapters = any(k.startswith("adapters.") for k in t0)
+    member_dim = int(g.named("members.0.shared.")["up.bias"].shape[0]) if adapters else None
+    mm = [w for (w,) in g.weights_of("MatMul")]
+    if member_dim is None:
+        member_dim = int(mm[len(mm) // n_members - 1].shape[1])
+    model = LockedTextModel(int(vocab_size), member_dim, n_members, int(t0["pos"].shape[0]), int(width), layers, heads,
+                            int(t0["blocks.0.mlp.0.bias"].shape[0]), dropout, adapters)
+    gates = [g.values[n.input[0]] for n in g.g.node if n.op_type == "Sigmoid" and n.input[0] in g.values]
+    per, per_gate = len(mm) // n_members, len(gates) // n_members
+    for k, tower in enumerate(model.towers):
+        order = []
+        for i, blk in enumerate(tower.blocks):
+            order += linear_layers(blk) + (linear_layers(tower.adapters[i]) if adapters else [])
+        order.append(tower.proj)
+        if adapters:
+            order += linear_layers(model.shared[k])
+        assert len(order) == per, (len(order), per)
+        for lin, w in zip(order, mm[k * per:(k + 1) * per]):
+            _set(lin.weight, w.T, f"member {k} linear")
+        owned = {id(lin.weight) for lin in order}
+        named = g.named(f"members.{k}.text.")
+        for name, p in tower.named_parameters():
+            if id(p) not in owned and not name.endswith(".gate"):
+                _set(p, named[name], f"text.{name}")
+        if adapters:
+            shared_named = g.named(f"members.{k}.shared.")
+            for name, p in model.shared[k].named_parameters():
+                if id(p) not in owned and name != "gate":
+                    _set(p, shared_named[name], f"shared.{name}")
+            mine = gates[k * per_gate:(k + 1) * per_gate]
+            assert len(mine) == len(tower.blocks) + 1, len(mine)
+            for i, a in enumerate(tower.adapters):
+                _set(a.gate[0], mine[i], f"adapter {i} gate")
+            _set(model.shared[k].gate[1], mine[-1], "shared text gate")
+    return model
+
+
+def load_dump(prefix: Path) -> Tuple[dict, np.ndarray, np.ndarray | None]:
+    """-> (meta, image embeddings [N,V,D], shipped text embeddings [M,D] or None)."""
+    meta = json.loads(prefix.with_suffix(".json").read_text())
+    n, v, d = len(meta["images"]), len(meta["views"]), meta["dim"]
+    images = np.fromfile(f"{prefix}.images.f32", dtype=np.float32).reshape(n, v, d)
+    texts_path = Path(f"{prefix}.texts.f32")
+    texts = np.fromfile(texts_path, dtype=np.float32).reshape(-1, d) if texts_path.exists() else None
+    return meta, images, texts
+
+
+def view_mean(images: np.ndarray) -> torch.Tensor:
+    """[N,V,D] -> L2-normalised mean over the views [N,D] (the app's test-time-view average)."""
+    return F.normalize(torch.from_numpy(images).mean(1), dim=-1)
+
+
+def other_owners_with_same_text(captions: List[str], owner: np.ndarray) -> Dict[int, np.ndarray]:
+    """caption row -> the OTHER images that have a caption with exactly this text (not negatives)."""
+    by_text: Dict[str, set] = {}
+    for row, c in enumerate(captions):
+        by_text.setdefault(c.strip().lower(), set()).add(int(owner[row]))
+    out = {}
+    for row, c in enumerate(captions):
+        others = by_text[c.strip().lower()] - {int(owner[row])}
+        if others:
+            out[row] = np.array(sorted(others), dtype=np.int64)
+    return out
+
+
+def gallery_loss(txt: torch.Tensor, gallery: torch.Tensor, rows: torch.Tensor, owner: torch.Tensor,
+                 same_text: Dict[int, np.ndarray], scale: torch.Tensor) -> torch.Tensor:
+    """Text->image cross-entropy over the whole gallery [N,D] for the captions `rows` (embedded as txt)."""
+    logits = scale * matmul_t(txt, gallery)  # [B,N]
+    r, c = [], []
+    for i, row in enumerate(rows.tolist()):
+        others = same_text.get(row)
+        if others is not None:
+            r.append(np.full(len(others), i))
+            c.append(others)
+    if r:
+        logits = logits.index_put((torch.from_numpy(np.concatenate(r)), torch.from_numpy(np.concatenate(c))),
+                                  torch.tensor(-1e4))
+    return F.cross_entropy(logits, owner[rows])
+
+
+def batch_i2t_loss(txt: torch.Tensor, img: torch.Tensor, not_negative: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Image->text cross-entropy inside the batch: row i = the image of caption i against the batch's captions."""
+    logits = (scale * matmul_t(img, txt)).masked_fill(not_negative, -1e4)
+    return F.cross_entropy(logits, torch.arange(len(txt)))
+
+
+def bank_i2t_loss(txt: torch.Tensor, img: torch.Tensor, rows: torch.Tensor, bank: torch.Tensor, owner: torch.Tensor,
+                  text_key: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Image->text over ALL train captions: row i = the image of caption rows[i] against the batch's
+    captions (live, with gradient) and every other train caption from `bank` (embeddings from the step
+    that last saw them, no gradient). Its own other captions and captions with the same text are no negatives."""
+    o, k = owner[rows], text_key[rows]
+    live_not_neg = ((o[:, None] == o[None, :]) | (k[:, None] == k[None, :])) & ~torch.eye(len(rows), dtype=torch.bool)
+    live = (scale * matmul_t(img, txt)).masked_fill(live_not_neg, -1e4)
+    with torch.no_grad():
+        raw = matmul_t(img, bank)
+        not_neg = (owner[None, :] == o[:, None]) | (text_key[None, :] == k[:, None])
+        not_neg[:, rows] = True  # these are the live columns
+        raw = raw.masked_fill(not_neg, float("-inf"))
+    banked = scale * raw
+    return F.cross_entropy(torch.cat([live, banked], 1), torch.arange(len(rows)))
+
+
+@torch.no_grad()
+def evaluate(model: LockedTextModel, val_img: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, device) -> Dict[str, float]:
+    te = embed_texts(model, ids, mask, device)
+    model.train()
+    return recall_metrics((val_img @ te.t()).numpy())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dump", default=None, help="folder of the dumps (default: models/cache/locked)")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--wd", type=float, default=0.05)
+    ap.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
+    ap.add_argument("--init", choices=("scratch", "shipped"), default="scratch",
+                    help="a new tower (one member, random init) or the shipped text side (models/retrieval/text-tower-fp16.onnx)")
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--mlp", type=int, default=768)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--i2t-weight", type=float, default=0.5, help="loss = (1-w) * gallery t2i + w * i2t")
+    ap.add_argument("--i2t-bank", action="store_true",
+                    help="image->text against all train captions (a bank of their latest embeddings), not only the batch's")
+    ap.add_argument("--eval-every", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(int(__import__("os").environ.get("RSLENS_THREADS", "2")))
+    device = get_device()
+    run = Path(args.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    log = log_to_file(run / "train.log")
+    dump = Path(args.dump) if args.dump else paths.cache_dir() / "locked"
+
+    meta, train_img, _ = load_dump(dump / "train")
+    vmeta, val_views, shipped_txt = load_dump(dump / "val")
+    train_items, val_items = read_split("train"), read_split("val")
+    assert meta["images"] == [it.image for it in train_items], "train dump does not match train.jsonl"
+    assert vmeta["images"] == [it.image for it in val_items], "val dump does not match val.jsonl"
+    dim = meta["dim"]
+    tok = load_tokenizer()
+    ids, mask = tokenize_split(train_items, tok.max_length)
+    vids, vmask = tokenize_split(val_items, tok.max_length)
+    captions = [c for it in train_items for c in it.captions]
+    owner_np = np.array([i for i, it in enumerate(train_items) for _ in it.captions], dtype=np.int64)
+    owner = torch.from_numpy(owner_np)
+    same_text = other_owners_with_same_text(captions, owner_np)
+    text_ids: Dict[str, int] = {}
+    text_key = torch.tensor([text_ids.setdefault(c.strip().lower(), len(text_ids)) for c in captions])
+    gallery_views = torch.from_numpy(train_img)  # [N,V,D]
+    n_img, n_views = gallery_views.shape[:2]
+    val_img = view_mean(val_views)
+    log(f"train gallery {n_img} images x {n_views} views x {dim}; {len(captions)} captions, "
+        f"{len(same_text)} with their exact text on other images too; val {len(val_items)} images (views {vmeta['views']})")
+    if shipped_txt is not None:
+        log(f"baseline, shipped text tower on the same val image embeddings: {fmt(recall_metrics((val_img @ torch.from_numpy(shipped_txt).t()).numpy()))}")
+
+    seed_everything(args.seed)
+    if args.init == "shipped":
+        model = shipped_text_model(HERE / "text-tower-fp16.onnx", args.heads, args.dropout).to(device)
+        assert model.config["vocab_size"] == tok.vocab_size and model.config["members"] * model.config["member_dim"] == dim
+    else:
+        model = LockedTextModel(tok.vocab_size, dim, 1, tok.max_length, args.width, args.layers, args.heads, args.mlp,
+                                args.dropout).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "tok.weight" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "tok.weight" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    log(f"args {vars(args)}; trainable parameters {count_params(model):,}")
+    steps_per_epoch = math.ceil(len(captions) / args.batch)
+    total, warm = steps_per_epoch * args.epochs, int(steps_per_epoch * args.warmup)
+    start, history = 0, []
+    ck = load_checkpoint(run / "last.pt")
+    if ck is not None:
+        start, history = restore(ck, model, opt)
+        log(f"resumed after epoch {start}")
+    if start == 0:
+        log(f"epoch 0 (init {args.init}) | val {fmt(evaluate(model, val_img, vids, vmask, device))}")
+    gen = torch.Generator().manual_seed(args.seed * 1000 + start)  # data order of each epoch from the seed
+    bank = embed_texts(model, ids, mask, device) if args.i2t_bank else None
+    for epoch in range(start, args.epochs):
+        model.train()
+        t0, tot = time.time(), 0.0
+        perm = torch.randperm(len(captions), generator=gen)
+        for s in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + s
+            for g in opt.param_groups:
+                g["lr"] = args.lr * warmup_cosine(step, warm, total)
+            rows = perm[s * args.batch:(s + 1) * args.batch]
+            m = mask[rows]
+            L = int(m.sum(1).max())
+            txt = model.encode_text(ids[rows, :L].to(device), m[:, :L].to(device))
+            views = torch.randint(n_views, (n_img,), generator=gen)
+            gallery = gallery_views[torch.arange(n_img), views].to(device)  # one random view per image
+            scale = model.logit_scale.exp().clamp(max=100.0)
+            loss = (1 - args.i2t_weight) * gallery_loss(txt, gallery, rows, owner, same_text, scale)
+            if bank is not None:
+                loss = loss + args.i2t_weight * bank_i2t_loss(txt, gallery[owner[rows]], rows, bank, owner, text_key, scale)
+                bank[rows] = txt.detach()
+            elif args.i2t_weight > 0:
+                o, k = owner[rows], text_key[rows]
+                not_neg = ((o[:, None] == o[None, :]) | (k[:, None] == k[None, :])) & ~torch.eye(len(rows), dtype=torch.bool)
+                loss = loss + args.i2t_weight * batch_i2t_loss(txt, gallery[o], not_neg, scale)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100.0))
+            tot += float(loss)
+        rec = {"epoch": epoch + 1, "loss": tot / steps_per_epoch, "temperature": float(1 / model.logit_scale.exp()),
+               "seconds": time.time() - t0}
+        if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
+            rec["val"] = evaluate(model, val_img, vids, vmask, device)
+        history.append(rec)
+        log(f"epoch {epoch + 1}/{args.epochs} loss {rec['loss']:.4f} T {rec['temperature']:.4f} {rec['seconds']:.0f}s"
+            + (f" | val {fmt(rec['val'])}" if "val" in rec else ""))
+        save_checkpoint(run / "last.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                                          "history": history, "rng": rng_state(), "config": model.config,
+                                          "args": vars(args)})
+    (run / "summary.json").write_text(json.dumps({"args": vars(args), "config": model.config, "history": history}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
