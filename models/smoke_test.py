@@ -200,6 +200,8 @@ def import_checks(members, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.
     img, txt = EnsembleImageTower(members, with_grid=False).eval(), EnsembleTextTower(members).eval()
     with tempfile.TemporaryDirectory() as td:
         export_onnx(img, (pixels,), Path(td) / "image.onnx", ["pixels"], ["embedding"])
+        ops = {n.op_type for n in onnx.load(str(Path(td) / "image.onnx")).graph.node}
+        assert "Pad" not in ops, "export left TF-SAME Pad nodes (models.rslens.fold_pads)"
         export_onnx(txt, (ids, mask), Path(td) / "text.onnx", ["input_ids", "attention_mask"], ["embedding"],
                     extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}})
         rebuilt = rebuild(Path(td) / "image.onnx", Path(td) / "text.onnx", len(members),
@@ -218,7 +220,7 @@ def locked_text_checks(members, ids: torch.Tensor, mask: torch.Tensor) -> None:
     import copy
     from .rslens.onnx_export import export_onnx
     from .retrieval.ensemble import EnsembleTextTower
-    from .retrieval.locked_text import gallery_loss, shipped_text_model
+    from .retrieval.locked_text import bank_i2t_loss, gallery_loss, shipped_text_model
     members = [copy.deepcopy(m) for m in members]
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -243,6 +245,14 @@ def locked_text_checks(members, ids: torch.Tensor, mask: torch.Tensor) -> None:
     b = gallery_loss(want[:1], gallery, rows, owner, same, scale)
     c = gallery_loss(want[:1], gallery, rows, owner, {}, scale)
     assert torch.allclose(a, b) and float(c) > float(b) + 1.0, (float(a), float(b), float(c))
+    # image->text against a caption bank: finite loss and gradients (masked entries must not poison the scale)
+    bank_owner, key = torch.tensor([0, 0, 1, 1, 2]), torch.tensor([0, 1, 2, 0, 3])  # caption 3 has caption 0's text
+    bank = torch.nn.functional.normalize(torch.randn(5, want.shape[1], generator=gen), dim=-1)
+    live = want[:2].clone().requires_grad_(True)
+    log_scale = torch.tensor(3.0, requires_grad=True)
+    loss = bank_i2t_loss(live, gallery[:2], torch.tensor([0, 2]), bank, bank_owner, key, log_scale.exp())
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(log_scale.grad) and torch.isfinite(live.grad).all(), "bank loss not finite"
     print("locked text: stage-2 text side rebuilt from ONNX, same embeddings; same-text images masked")
 
 

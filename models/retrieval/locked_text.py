@@ -189,16 +189,37 @@ def bank_i2t_loss(txt: torch.Tensor, img: torch.Tensor, rows: torch.Tensor, bank
         raw = matmul_t(img, bank)
         not_neg = (owner[None, :] == o[:, None]) | (text_key[None, :] == k[:, None])
         not_neg[:, rows] = True  # these are the live columns
-        raw = raw.masked_fill(not_neg, float("-inf"))
-    banked = scale * raw
+    banked = (scale * raw).masked_fill(not_neg, -1e4)  # a finite fill: -inf would give the scale a NaN gradient
     return F.cross_entropy(torch.cat([live, banked], 1), torch.arange(len(rows)))
+
+
+def length_bucketed_batches(lengths: torch.Tensor, batch: int, gen: torch.Generator, chunk: int = 50) -> List[torch.Tensor]:
+    """A random epoch of caption rows in batches of similar length (each batch is padded only to its
+    longest caption; on this CPU the text tower's cost is per padded token): shuffle, sort each run of
+    `chunk` batches by length, cut it into batches, shuffle the batch order."""
+    perm = torch.randperm(len(lengths), generator=gen)
+    out = []
+    for s in range(0, len(perm), batch * chunk):
+        part = perm[s:s + batch * chunk]
+        part = part[torch.argsort(lengths[part], stable=True)]
+        out += list(part.split(batch))
+    return [out[i] for i in torch.randperm(len(out), generator=gen).tolist()]
+
+
+@torch.no_grad()
+def embed_sorted(model: LockedTextModel, ids: torch.Tensor, mask: torch.Tensor, device) -> torch.Tensor:
+    """embed_texts in order of caption length (less padding), returned in the original order."""
+    order = torch.argsort(mask.sum(1), stable=True)
+    out = torch.empty(len(ids), model.config["members"] * model.config["member_dim"])
+    out[order] = embed_texts(model, ids[order], mask[order], device)
+    return out
 
 
 @torch.no_grad()
 def evaluate(model: LockedTextModel, val_img: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, device) -> Dict[str, float]:
-    te = embed_texts(model, ids, mask, device)
+    te = embed_sorted(model, ids, mask, device)
     model.train()
-    return recall_metrics((val_img @ te.t()).numpy())
+    return recall_metrics(matmul_t(val_img, te).numpy())
 
 
 def main(argv=None) -> int:
@@ -244,6 +265,7 @@ def main(argv=None) -> int:
     owner_np = np.array([i for i, it in enumerate(train_items) for _ in it.captions], dtype=np.int64)
     owner = torch.from_numpy(owner_np)
     same_text = other_owners_with_same_text(captions, owner_np)
+    lengths = mask.sum(1)
     text_ids: Dict[str, int] = {}
     text_key = torch.tensor([text_ids.setdefault(c.strip().lower(), len(text_ids)) for c in captions])
     gallery_views = torch.from_numpy(train_img)  # [N,V,D]
@@ -275,16 +297,15 @@ def main(argv=None) -> int:
     if start == 0:
         log(f"epoch 0 (init {args.init}) | val {fmt(evaluate(model, val_img, vids, vmask, device))}")
     gen = torch.Generator().manual_seed(args.seed * 1000 + start)  # data order of each epoch from the seed
-    bank = embed_texts(model, ids, mask, device) if args.i2t_bank else None
+    bank = embed_sorted(model, ids, mask, device) if args.i2t_bank else None
     for epoch in range(start, args.epochs):
         model.train()
         t0, tot = time.time(), 0.0
-        perm = torch.randperm(len(captions), generator=gen)
-        for s in range(steps_per_epoch):
+        batches = length_bucketed_batches(lengths, args.batch, gen)
+        for s, rows in enumerate(batches):
             step = epoch * steps_per_epoch + s
             for g in opt.param_groups:
                 g["lr"] = args.lr * warmup_cosine(step, warm, total)
-            rows = perm[s * args.batch:(s + 1) * args.batch]
             m = mask[rows]
             L = int(m.sum(1).max())
             txt = model.encode_text(ids[rows, :L].to(device), m[:, :L].to(device))
@@ -320,5 +341,57 @@ def main(argv=None) -> int:
     return 0
 
 
+def export_main(argv) -> int:
+    """`locked_text export --run RUN [--out DIR]`: RUN's last checkpoint -> DIR/text-tower.onnx (float32,
+    gitignored) and text-tower-fp16.onnx (the shipped storage); records the run in DIR/retrieval.json.
+    The image tower is not touched. Check afterwards with dump_embeddings.ts --texts and `eval retrieval`."""
+    from ..rslens.onnx_export import export_onnx
+    from .fp16 import to_fp16_storage
+    from .model import TextTowerExport
+    ap = argparse.ArgumentParser(prog="locked_text export")
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--out", default=str(HERE))
+    args = ap.parse_args(argv)
+    run, out = Path(args.run), Path(args.out)
+    ck = load_checkpoint(run / "last.pt")
+    assert ck is not None, f"no checkpoint in {run}"
+    model = LockedTextModel(**ck["config"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    tok = load_tokenizer()
+    texts = ["many planes are parked in an airport", "", "a big airport with many planes " * 10]
+    ids, mask = tok.batch(texts)
+    export_onnx(TextTowerExport(model), (ids, mask), out / "text-tower.onnx", ["input_ids", "attention_mask"], ["embedding"],
+                extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}},
+                doc="RS Lens retrieval text tower (CLIP BPE, compact vocab models/retrieval/vocab.json), "
+                    "trained against the locked image tower (models.retrieval.locked_text).")
+    to_fp16_storage(out / "text-tower.onnx", out / "text-tower-fp16.onnx")
+    meta_path = out / "retrieval.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    last = ck["history"][-1]
+    meta["text_tower_locked"] = {
+        "what": "text side retrained against the locked image tower of this file's members (their exported "
+                "float16 ONNX embeddings of the RSICD train images, 8 dihedral views); the image tower is unchanged",
+        "run": paths.rel(run), "args": ck["args"], "config": ck["config"], "epochs": ck["epoch"],
+        "trainable_params": count_params(model),
+        "val_metrics_pytorch": last.get("val"),
+        "commands": ["npx tsx models/retrieval/dump_embeddings.ts --jsonl ../shared/data/rsicd/train.jsonl --views "
+                     "id,hflip,vflip,rot90,rot180,rot270,transpose,antitranspose --out models/cache/locked/train",
+                     "npx tsx models/retrieval/dump_embeddings.ts --jsonl ../shared/data/rsicd/val.jsonl --views id,rot90 "
+                     "--out models/cache/locked/val --texts",
+                     "/usr/bin/python3 -m models.retrieval.locked_text " + " ".join(
+                         f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
+                         for k, v in ck["args"].items() if v not in (None, False)),
+                     f"/usr/bin/python3 -m models.retrieval.locked_text export --run {paths.rel(run)}"],
+    }
+    meta["val_metrics_pytorch"] = last.get("val")
+    for stale in ("val_metrics_onnx_fp16", "onnx_check_fp16", "val_metrics_onnx", "onnx_check"):
+        meta.pop(stale, None)  # measured on the previous text tower
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    print(f"exported {paths.rel(out / 'text-tower-fp16.onnx')} from {paths.rel(run)} (epoch {ck['epoch']}); "
+          f"val mR (PyTorch) {last.get('val', {}).get('mR')}")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(export_main(sys.argv[2:]) if sys.argv[1:2] == ["export"] else main())
