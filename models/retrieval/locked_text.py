@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -245,7 +246,7 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=int, default=1)
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(int(__import__("os").environ.get("RSLENS_THREADS", "2")))
+    torch.set_num_threads(int(os.environ.get("RSLENS_THREADS", "2")))
     device = get_device()
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
