@@ -189,6 +189,7 @@ def finetune_checks(pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
             p.add_(0.05 * torch.randn(p.shape, generator=gen))
     import_checks([model, other], pixels, ids, mask)
     locked_text_checks([model, other], ids, mask)
+    locked_image_checks([model, other], pixels)
 
 
 def import_checks(members, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> None:
@@ -237,6 +238,13 @@ def locked_text_checks(members, ids: torch.Tensor, mask: torch.Tensor) -> None:
     with torch.no_grad():
         want, got = txt(ids, mask), rebuilt.encode_text(ids, mask)
     assert torch.allclose(want, got, atol=1e-5), f"rebuilt text side differs by {float((want - got).abs().max())}"
+    from .retrieval.model import TextTowerExport
+    with tempfile.TemporaryDirectory() as td:  # a locked_text export (other weight names) rebuilds too
+        export_onnx(TextTowerExport(rebuilt), (ids, mask), Path(td) / "locked.onnx", ["input_ids", "attention_mask"],
+                    ["embedding"], extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}})
+        again = shipped_text_model(Path(td) / "locked.onnx", heads=members[0].config["text_heads"]).eval()
+    with torch.no_grad():
+        assert torch.allclose(again.encode_text(ids, mask), want, atol=1e-5), "a locked_text export does not rebuild"
     gallery = torch.nn.functional.normalize(torch.randn(5, want.shape[1], generator=gen), dim=-1)
     owner, rows, scale = torch.tensor([0, 1]), torch.tensor([0]), torch.tensor(20.0)
     same = {0: np.array([3])}  # caption 0's exact text also belongs to image 3
@@ -254,6 +262,51 @@ def locked_text_checks(members, ids: torch.Tensor, mask: torch.Tensor) -> None:
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(log_scale.grad) and torch.isfinite(live.grad).all(), "bank loss not finite"
     print("locked text: stage-2 text side rebuilt from ONNX, same embeddings; same-text images masked")
+
+
+def locked_image_checks(members, pixels: torch.Tensor) -> None:
+    """models.retrieval.locked_image: the image heads of a stage-2 ensemble rebuilt from its ONNX file compute
+    the graph's embedding from the head inputs; trained weights written back into the graph load back equal."""
+    import copy
+    from .rslens.onnx_export import export_onnx
+    from .retrieval.ensemble import EnsembleImageTower
+    from .retrieval.locked_image import multi_positive_i2t, shipped_image_head, write_head
+    members = [copy.deepcopy(m).eval() for m in members]
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for m in members:
+            m.add_adapters()
+            for part in (m.image.adapter, m.shared, m.image.ln, m.image.fc1, m.image.fc2, m.image.skip):
+                for p in part.parameters():  # non-zero up-projections and gates; heads that differ between members
+                    p.add_(0.1 * torch.randn(p.shape, generator=gen))
+        tokens = []  # each member's head input: the 5 pooled tokens of its adapted grid
+        for m in members:
+            grid, _ = m.image.grid_and_tokens(m.image.tuned_grid(pixels))
+            pooled = [grid.mean((2, 3))] + [grid[:, :, r:r + 4, q:q + 4].mean((2, 3)) for r in (0, 3) for q in (0, 3)]
+            tokens.append(torch.stack(pooled, 1))
+        tokens = torch.stack(tokens, 1)  # [N,K,5,1280]
+    tower = EnsembleImageTower(members, with_grid=False).eval()
+    with tempfile.TemporaryDirectory() as td:
+        export_onnx(tower, (pixels,), Path(td) / "image.onnx", ["pixels"], ["embedding"])
+        head = shipped_image_head(Path(td) / "image.onnx").eval()
+        with torch.no_grad():
+            want, got = tower(pixels), head(tokens)
+            assert torch.allclose(want, got, atol=1e-5), f"rebuilt image head differs by {float((want - got).abs().max())}"
+            for p in head.trainable():
+                p.add_(0.05 * torch.randn(p.shape, generator=gen))
+        write_head(head, Path(td) / "image.onnx", Path(td) / "written.onnx")
+        back = shipped_image_head(Path(td) / "written.onnx").eval()
+    with torch.no_grad():
+        assert torch.allclose(head(tokens), back(tokens), atol=1e-6), "written head weights do not load back"
+        assert not torch.allclose(head(tokens), want, atol=1e-3), "perturbed head should differ"
+    img = got.clone().requires_grad_(True)
+    bank = torch.nn.functional.normalize(torch.randn(6, got.shape[1], generator=gen), dim=-1)
+    pos = torch.zeros(len(img), 6, dtype=torch.bool)
+    pos[:, 0] = True
+    loss = multi_positive_i2t(img, bank, pos, torch.tensor(20.0))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(img.grad).all() and float(loss) > 0, float(loss)
+    print("locked image: stage-2 image heads rebuilt from ONNX, same embeddings; written weights load back")
 
 
 def main() -> int:

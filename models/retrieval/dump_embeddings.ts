@@ -11,7 +11,7 @@
  * the app's dihedral code, as check_onnx.ts and the app do; the towers are FOLDER/image-tower-fp16.onnx
  * and text-tower-fp16.onnx (default: this folder, the shipped files). Threads: RSLENS_THREADS (default 2).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -29,7 +29,7 @@ const readJson = (p: string): unknown => JSON.parse(readFileSync(p, 'utf8'));
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const flags = parseFlags(args, ['jsonl', 'views', 'out', 'dir'], ['texts']);
+  const flags = parseFlags(args, ['jsonl', 'views', 'out', 'dir'], ['texts', 'tokens']);
   if (!flags.jsonl || !flags.out) throw new Error('usage: dump_embeddings.ts --jsonl PATH --out PREFIX [--views id,rot90] [--texts] [--dir FOLDER]');
   const views = (flags.views ?? 'id').split(',');
   if (!views.every(isDihedralView)) throw new Error(`unknown view in ${flags.views}`);
@@ -47,6 +47,12 @@ async function main(): Promise<void> {
   const B = Math.max(1, Math.round(16 / views.length));
   let dim = 0;
   let vectors = new Float32Array(0);
+  // --tokens: a graph with extra outputs head_tokens_K (each member's image-head input, [N,5,1280];
+  // models.retrieval.locked_image tokens-graph), streamed to OUT.tokens.f32 [images, views, K, 5, 1280]
+  const tokenOutputs = flags.tokens ? img.outputNames.filter((n) => n.startsWith('head_tokens_')).sort() : [];
+  if (flags.tokens && !tokenOutputs.length) throw new Error('--tokens: the image graph has no head_tokens_K outputs');
+  const tokensFd = flags.tokens ? openSync(`${out}.tokens.f32`, 'w') : -1;
+  let tokenShape: number[] = [];
   const t0 = Date.now();
   for (let s = 0; s < items.length; s += B) {
     const batch = items.slice(s, s + B);
@@ -58,12 +64,24 @@ async function main(): Promise<void> {
       vectors = new Float32Array(items.length * views.length * dim);
     }
     vectors.set(o.embedding.data as Float32Array, s * views.length * dim);
+    if (tokenOutputs.length) {
+      const parts = tokenOutputs.map((n) => o[n].data as Float32Array);
+      const [, t, c] = o[tokenOutputs[0]].dims as number[];
+      tokenShape = [tokenOutputs.length, t, c];
+      const per = t * c; // one member's tokens of one image view
+      const buf = new Float32Array(parts[0].length * parts.length);
+      for (let row = 0; row < batch.length * views.length; row++) {
+        parts.forEach((p, k) => buf.set(p.subarray(row * per, (row + 1) * per), (row * parts.length + k) * per));
+      }
+      writeSync(tokensFd, Buffer.from(buf.buffer));
+    }
     if ((s / B) % 50 === 0) {
       const rate = (s + batch.length) / ((Date.now() - t0) / 1000);
       console.log(`${s + batch.length}/${items.length} images, ${rate.toFixed(1)} images/s (${views.length} views)`);
     }
   }
   writeFileSync(`${out}.images.f32`, Buffer.from(vectors.buffer));
+  if (tokensFd >= 0) closeSync(tokensFd);
 
   if (flags.texts) {
     const txt = await ort.InferenceSession.create(resolve(dir, 'text-tower-fp16.onnx'), opts);
@@ -76,7 +94,7 @@ async function main(): Promise<void> {
     const texts = await embedTexts(tok, (feeds) => runNodeSession(txt, feeds), caps, 256);
     writeFileSync(`${out}.texts.f32`, Buffer.from(texts.vectors.buffer));
   }
-  writeFileSync(`${out}.json`, JSON.stringify({ jsonl: flags.jsonl, images: items.map((it) => it.image), views, dim, towers: dir === scriptDir ? 'shipped' : flags.dir }, null, 1) + '\n');
+  writeFileSync(`${out}.json`, JSON.stringify({ jsonl: flags.jsonl, images: items.map((it) => it.image), views, dim, ...(tokenShape.length ? { tokens: tokenShape } : {}), towers: dir === scriptDir ? 'shipped' : flags.dir }, null, 1) + '\n');
   console.log(`wrote ${out}.* : ${items.length} images x ${views.length} views x ${dim}`);
 }
 

@@ -87,12 +87,18 @@ def shipped_text_model(text_onnx: Path, heads: int = 4, dropout: float = 0.1) ->
     adapter, then the shared one. Shapes are asserted; the caller checks outputs against the graph."""
     from .import_onnx import Graph, _set, linear_layers
     g = Graph(text_onnx)
-    n_members = len({k.split(".")[1] for k in g.values if k.startswith("members.")})
-    t0 = g.named("members.0.text.")
+    # names: an ensemble export (members.K.text. / members.K.shared.) or a locked_text export (m.towers.K. / m.shared.K.)
+    if any(k.startswith("members.") for k in g.values):
+        text_prefix, shared_prefix = "members.{}.text.", "members.{}.shared."
+        n_members = len({k.split(".")[1] for k in g.values if k.startswith("members.")})
+    else:
+        text_prefix, shared_prefix = "m.towers.{}.", "m.shared.{}."
+        n_members = len({k.split(".")[2] for k in g.values if k.startswith("m.towers.")})
+    t0 = g.named(text_prefix.format(0))
     vocab_size, width = t0["tok.weight"].shape
     layers = len({k.split(".")[1] for k in t0 if k.startswith("blocks.")})
     adapters = any(k.startswith("adapters.") for k in t0)
-    member_dim = int(g.named("members.0.shared.")["up.bias"].shape[0]) if adapters else None
+    member_dim = int(g.named(shared_prefix.format(0))["up.bias"].shape[0]) if adapters else None
     mm = [w for (w,) in g.weights_of("MatMul")]
     if member_dim is None:
         member_dim = int(mm[len(mm) // n_members - 1].shape[1])
@@ -111,12 +117,12 @@ def shipped_text_model(text_onnx: Path, heads: int = 4, dropout: float = 0.1) ->
         for lin, w in zip(order, mm[k * per:(k + 1) * per]):
             _set(lin.weight, w.T, f"member {k} linear")
         owned = {id(lin.weight) for lin in order}
-        named = g.named(f"members.{k}.text.")
+        named = g.named(text_prefix.format(k))
         for name, p in tower.named_parameters():
             if id(p) not in owned and not name.endswith(".gate"):
                 _set(p, named[name], f"text.{name}")
         if adapters:
-            shared_named = g.named(f"members.{k}.shared.")
+            shared_named = g.named(shared_prefix.format(k))
             for name, p in model.shared[k].named_parameters():
                 if id(p) not in owned and name != "gate":
                     _set(p, shared_named[name], f"shared.{name}")
@@ -234,7 +240,10 @@ def main(argv=None) -> int:
     ap.add_argument("--wd", type=float, default=0.05)
     ap.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
     ap.add_argument("--init", choices=("scratch", "shipped"), default="scratch",
-                    help="a new tower (one member, random init) or the shipped text side (models/retrieval/text-tower-fp16.onnx)")
+                    help="a new tower (one member, random init) or a shipped text side (--init-onnx)")
+    ap.add_argument("--init-onnx", default=None,
+                    help="text tower ONNX that --init shipped rebuilds (default models/retrieval/text-tower-fp16.onnx); "
+                         "runs meant to be averaged into a soup must share it")
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--heads", type=int, default=4)
@@ -279,7 +288,8 @@ def main(argv=None) -> int:
 
     seed_everything(args.seed)
     if args.init == "shipped":
-        model = shipped_text_model(HERE / "text-tower-fp16.onnx", args.heads, args.dropout).to(device)
+        init_onnx = Path(args.init_onnx) if args.init_onnx else HERE / "text-tower-fp16.onnx"
+        model = shipped_text_model(init_onnx, args.heads, args.dropout).to(device)
         assert model.config["vocab_size"] == tok.vocab_size and model.config["members"] * model.config["member_dim"] == dim
     else:
         model = LockedTextModel(tok.vocab_size, dim, 1, tok.max_length, args.width, args.layers, args.heads, args.mlp,
@@ -394,5 +404,58 @@ def export_main(argv) -> int:
     return 0
 
 
+def average_state_dicts(states: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """Element-wise mean of same-shaped float weights (a uniform 'model soup')."""
+    return {k: torch.stack([sd[k].float() for sd in states]).mean(0).to(states[0][k].dtype)
+            if states[0][k].is_floating_point() else states[0][k] for k in states[0]}
+
+
+def soup_main(argv) -> int:
+    """`locked_text soup --runs A,B[,...] --run-dir OUT`: the mean of the runs' weights (runs fine-tuned
+    from the same init, e.g. seeds of one recipe) -> OUT/last.pt, which `export` takes like any run.
+    Logs val recall of the soup and, for comparison, of the ensemble of the runs' embeddings (not saved)."""
+    ap = argparse.ArgumentParser(prog="locked_text soup")
+    ap.add_argument("--runs", required=True, help="comma-separated run folders")
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--dump", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("RSLENS_THREADS", "2")))
+    device = torch.device("cpu")
+    runs = [Path(r) for r in args.runs.split(",")]
+    cks = [load_checkpoint(r / "last.pt") for r in runs]
+    assert all(ck is not None for ck in cks), "every run needs a checkpoint"
+    inits = {ck["args"].get("init_onnx") or "models/retrieval/text-tower-fp16.onnx" for ck in cks}
+    assert all(ck["config"] == cks[0]["config"] for ck in cks), "the runs' configs differ"
+    out = Path(args.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log_to_file(out / "train.log")
+    log(f"soup of {[paths.rel(r) for r in runs]} (epochs {[ck['epoch'] for ck in cks]}; init {sorted(inits)})")
+    dump = Path(args.dump) if args.dump else paths.cache_dir() / "locked"
+    vmeta, val_views, _ = load_dump(dump / "val")
+    val_items = read_split("val")
+    assert vmeta["images"] == [it.image for it in val_items], "val dump does not match val.jsonl"
+    val_img = view_mean(val_views)
+    vids, vmask = tokenize_split(val_items, load_tokenizer().max_length)
+    members = []
+    for r, ck in zip(runs, cks):
+        m = LockedTextModel(**ck["config"])
+        m.load_state_dict(ck["model"])
+        m.eval()
+        members.append(m)
+        log(f"{paths.rel(r)} | val {fmt(evaluate(m, val_img, vids, vmask, device))}")
+    ens = F.normalize(sum(embed_sorted(m, vids, vmask, device) for m in members), dim=-1)
+    log(f"embedding ensemble (not saved) | val {fmt(recall_metrics(matmul_t(val_img, ens).numpy()))}")
+    soup = LockedTextModel(**cks[0]["config"])
+    soup.load_state_dict(average_state_dicts([ck["model"] for ck in cks]))
+    soup.eval()
+    val = evaluate(soup, val_img, vids, vmask, device)
+    log(f"weight soup | val {fmt(val)}")
+    args_rec = dict(cks[0]["args"], soup_of=[paths.rel(r) for r in runs], run_dir=paths.rel(out))
+    save_checkpoint(out / "last.pt", {"model": soup.state_dict(), "epoch": cks[0]["epoch"], "config": cks[0]["config"],
+                                      "history": [{"epoch": cks[0]["epoch"], "val": val}], "args": args_rec})
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(export_main(sys.argv[2:]) if sys.argv[1:2] == ["export"] else main())
+    sub = {"export": export_main, "soup": soup_main}.get(sys.argv[1] if len(sys.argv) > 1 else "")
+    sys.exit(sub(sys.argv[2:]) if sub else main())
