@@ -6,7 +6,7 @@ import { findModel } from '../../core/models/manifest';
 import { zeroTensor, type TensorMap } from '../../core/models/tensor';
 import { readManifest } from '../manifestFiles';
 import { createNodeSession, runNodeSession } from '../ortNode';
-import { indexChromiumBenchmark, indexChromiumWithCaptionsBenchmark, indexNodeBenchmark, rankBenchmark } from './retrievalBench';
+import { indexChromiumBenchmark, indexChromiumWithCaptionsBenchmark, indexNodeBenchmark, queryNodeBenchmark, rankBenchmark } from './retrievalBench';
 import { detectChromiumBenchmark, detectNodeBenchmark } from './detectBench';
 import { captionChromiumBenchmark, captionNodeBenchmark } from './captionBench';
 import { latencyStats, type Benchmark } from './stats';
@@ -38,4 +38,4 @@ function nodeModelLatency(modelId: string, iterations: number, warmup = 5): Benc
   };
 }
 
-export const benchmarks: Benchmark[] = [nodeModelLatency('tiny-cnn', 200), rankBenchmark, indexNodeBenchmark, indexChromiumBenchmark, indexChromiumWithCaptionsBenchmark, detectNodeBenchmark, detectChromiumBenchmark, captionNodeBenchmark, captionChromiumBenchmark];
+export const benchmarks: Benchmark[] = [nodeModelLatency('tiny-cnn', 200), rankBenchmark, queryNodeBenchmark, indexNodeBenchmark, indexChromiumBenchmark, indexChromiumWithCaptionsBenchmark, detectNodeBenchmark, detectChromiumBenchmark, captionNodeBenchmark, captionChromiumBenchmark];

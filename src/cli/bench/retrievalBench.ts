@@ -8,6 +8,7 @@ import { latencyStats, type Benchmark } from './stats';
 import { withBrowserApp } from './browserApp';
 import { readManifest } from '../manifestFiles';
 import { findModel } from '../../core/models/manifest';
+import { embedTexts } from '../../core/retrieval/embed';
 
 function valImages(count: number): string[] {
   const jsonl = path.join(sharedDir, 'data/rsicd/val.jsonl');
@@ -34,6 +35,27 @@ export const rankBenchmark: Benchmark = {
       if (i >= 10) samples.push(performance.now() - t0);
     }
     return latencyStats(this.name, `node (same code as the page), ${dim}-d`, samples);
+  },
+};
+
+/** The other half of a query's latency: tokenising and embedding the typed text (before the ranking). */
+export const queryNodeBenchmark: Benchmark = {
+  name: 'search-query-node',
+  description: 'search: embedding one typed query (tokenizer + text tower) on onnxruntime-node, short and 32-token queries',
+  async run() {
+    const { tokenizer, runText } = await loadRetrieval();
+    const queries = ['storage tanks beside a river', 'many planes are parked in an airport',
+      'a large number of white storage tanks are near a road with several green trees and some buildings beside a wide river'];
+    for (const q of queries) await embedTexts(tokenizer, runText, [q]); // warm-up
+    const samples: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      for (const q of queries) {
+        const t0 = performance.now();
+        await embedTexts(tokenizer, runText, [q]);
+        samples.push(performance.now() - t0);
+      }
+    }
+    return latencyStats(this.name, 'onnxruntime-node cpu, 1 query', samples);
   },
 };
 
