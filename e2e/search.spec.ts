@@ -53,14 +53,33 @@ test('text search over 60 validation images finds the airports; a reload restore
   await expect(page.getByTestId('query-note')).toContainText('Query cut');
   await expect(hits).toHaveCount(20);
 
-  // Clicking a hit shows that image's frame with the hit outlined.
+  // Clicking a hit shows that image's frame with the hit outlined; so does Enter on a focused hit.
+  const map = page.getByTestId('map');
   await hits.first().click();
+  await expect(map).toHaveAttribute('data-highlight-image', (await hits.first().getAttribute('data-image-id'))!);
+  await expect(map).toHaveAttribute('data-highlight-window', (await hits.first().getAttribute('data-window'))!);
+  await hits.nth(1).focus();
+  await page.keyboard.press('Enter');
+  await expect(map).toHaveAttribute('data-highlight-image', (await hits.nth(1).getAttribute('data-image-id'))!);
 
   // Reload the page and the same files: vectors come back from IndexedDB, nothing re-embedded.
   await page.reload();
   const restored = await loadAndIndex(page);
   await expect(restored).toHaveAttribute('data-restored', '60');
   await expect(restored).toHaveAttribute('data-embedded', '0');
+
+  // An image dropped after indexing is announced as not searchable yet; indexing again embeds only it.
+  const extra = valImagesOf(['River'], 1)[0];
+  await page.getByRole('tab', { name: 'layers' }).click();
+  await dropFiles(page, [fileFromDisk(extra.path)]);
+  await expect(page.getByTestId('layer-row')).toHaveCount(61, { timeout: 60_000 });
+  await page.getByRole('tab', { name: 'search' }).click();
+  await expect(page.getByTestId('index-missing')).toHaveAttribute('data-count', '1');
+  await page.getByRole('button', { name: /^Index 61 images/ }).click();
+  await expect(page.getByTestId('index-status')).toHaveAttribute('data-status', 'ready', { timeout: 180_000 });
+  await expect(restored).toHaveAttribute('data-restored', '60');
+  await expect(restored).toHaveAttribute('data-embedded', '1');
+  await expect(page.getByTestId('index-missing')).toHaveCount(0);
   expect(errors).toEqual([]);
 });
 

@@ -275,7 +275,21 @@ export class MapController {
     const polygon = new Polygon([this.windowRing(id, window)]);
     this.highlight.clear();
     this.highlight.addFeature(new Feature({ geometry: polygon, imageId: id }));
+    this.markHighlight(id, window);
     this.map.getView().fit(polygon.getExtent(), { padding: [60, 60, 60, 60], maxZoom: 20, duration: 0 });
+  }
+
+  /** The outlined window, mirrored on the map element (data-highlight-*) for tests and assistive tools. */
+  private markHighlight(id: string | null, window?: PixelWindow): void {
+    const el = this.map.getTargetElement();
+    if (!el) return;
+    if (id && window) {
+      el.dataset.highlightImage = id;
+      el.dataset.highlightWindow = `${window.x},${window.y},${window.width},${window.height}`;
+    } else {
+      delete el.dataset.highlightImage;
+      delete el.dataset.highlightWindow;
+    }
   }
 
   /** Outlines the region the Ask box is about (replacing the previous one); null clears it. */
@@ -320,6 +334,7 @@ export class MapController {
 
   clearHighlight(): void {
     this.highlight.clear();
+    this.markHighlight(null);
   }
 
   /** Called with the new frame ('geo' or a picture's id) whenever the view changes frame. */
@@ -365,6 +380,7 @@ export class MapController {
   private setFrame(pixelImage: string | null): void {
     if (this.activePixelImage === pixelImage) return;
     this.highlight.clear();
+    this.markHighlight(null);
     this.region.clear();
     this.activePixelImage = pixelImage;
     // Pictures have no lon/lat: show their pixel coordinates (x right, y up from the bottom).

@@ -64,6 +64,11 @@ export function SearchPanel({ controller }: { controller: MapController }) {
   const images = useLayersStore((st) => st.images);
   const [draft, setDraft] = useState(s.query);
   const busy = s.status === 'indexing' || s.status === 'loading-models';
+  // Images dropped after the last index run are not searchable until the next one (which restores
+  // the already indexed ones from the saved index): say so rather than silently leave them out.
+  const indexedIds = new Set(s.items.map((item) => item.imageId));
+  const skippedNames = new Set(s.skipped.map((k) => k.fileName));
+  const notIndexed = busy || s.items.length === 0 ? 0 : images.filter((im) => !indexedIds.has(im.id) && !skippedNames.has(im.name)).length;
 
   const exportAs = (kind: 'csv' | 'json') => {
     const rows = exportRows(s.hits, images);
@@ -100,6 +105,12 @@ export function SearchPanel({ controller }: { controller: MapController }) {
         {s.message && ` ${s.message}`}
       </div>
       <IndexProgressView />
+      {notIndexed > 0 && (
+        <p className="hint" role="status" data-testid="index-missing" data-count={notIndexed}>
+          {notIndexed} loaded image{notIndexed === 1 ? ' is' : 's are'} not in the index yet: index again to add{' '}
+          {notIndexed === 1 ? 'it' : 'them'} (images already indexed are restored, not embedded again).
+        </p>
+      )}
       {s.skipped.length > 0 && (
         <ul className="problems" aria-label="Skipped images">
           <li role="status">
@@ -147,7 +158,23 @@ export function SearchPanel({ controller }: { controller: MapController }) {
           </div>
           <ol className="hits" aria-label="Search results">
             {s.hits.map((hit, i) => (
-              <li key={i} data-testid="search-hit" data-file={hit.item.fileName} data-score={hit.score.toFixed(4)} onClick={() => controller.focusWindow(hit.item.imageId, hit.item.window)}>
+              <li
+                key={i}
+                data-testid="search-hit"
+                data-file={hit.item.fileName}
+                data-image-id={hit.item.imageId}
+                data-window={`${hit.item.window.x},${hit.item.window.y},${hit.item.window.width},${hit.item.window.height}`}
+                data-score={hit.score.toFixed(4)}
+                role="button"
+                tabIndex={0}
+                aria-label={`Show ${hit.item.fileName}${hit.item.tile ? ` tile ${hit.item.tile.col},${hit.item.tile.row}` : ''} on the map (score ${hit.score.toFixed(3)})`}
+                onClick={() => controller.focusWindow(hit.item.imageId, hit.item.window)}
+                onKeyDown={(e) => {
+                  if (e.key !== 'Enter' && e.key !== ' ') return;
+                  e.preventDefault();
+                  controller.focusWindow(hit.item.imageId, hit.item.window);
+                }}
+              >
                 <HitThumbnail hit={hit} />
                 <div>
                   <div className="layer-name">{hit.item.fileName}</div>
