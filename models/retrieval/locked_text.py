@@ -144,6 +144,15 @@ def load_dump(prefix: Path) -> Tuple[dict, np.ndarray, np.ndarray | None]:
     return meta, images, texts
 
 
+def val_set(dump: Path) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray | None]:
+    """-> (val image embeddings averaged over the dump's views [N,D], caption ids, mask, the dumped text embeddings or None)."""
+    vmeta, val_views, dumped_txt = load_dump(dump / "val")
+    val_items = read_split("val")
+    assert vmeta["images"] == [it.image for it in val_items], "val dump does not match val.jsonl"
+    vids, vmask = tokenize_split(val_items, load_tokenizer().max_length)
+    return view_mean(val_views), vids, vmask, dumped_txt
+
+
 def view_mean(images: np.ndarray) -> torch.Tensor:
     """[N,V,D] -> L2-normalised mean over the views [N,D] (the app's test-time-view average)."""
     return F.normalize(torch.from_numpy(images).mean(1), dim=-1)
@@ -263,14 +272,12 @@ def main(argv=None) -> int:
     dump = Path(args.dump) if args.dump else paths.cache_dir() / "locked"
 
     meta, train_img, _ = load_dump(dump / "train")
-    vmeta, val_views, shipped_txt = load_dump(dump / "val")
-    train_items, val_items = read_split("train"), read_split("val")
+    train_items = read_split("train")
     assert meta["images"] == [it.image for it in train_items], "train dump does not match train.jsonl"
-    assert vmeta["images"] == [it.image for it in val_items], "val dump does not match val.jsonl"
+    val_img, vids, vmask, shipped_txt = val_set(dump)
     dim = meta["dim"]
     tok = load_tokenizer()
     ids, mask = tokenize_split(train_items, tok.max_length)
-    vids, vmask = tokenize_split(val_items, tok.max_length)
     captions = [c for it in train_items for c in it.captions]
     owner_np = np.array([i for i, it in enumerate(train_items) for _ in it.captions], dtype=np.int64)
     owner = torch.from_numpy(owner_np)
@@ -280,9 +287,8 @@ def main(argv=None) -> int:
     text_key = torch.tensor([text_ids.setdefault(c.strip().lower(), len(text_ids)) for c in captions])
     gallery_views = torch.from_numpy(train_img)  # [N,V,D]
     n_img, n_views = gallery_views.shape[:2]
-    val_img = view_mean(val_views)
     log(f"train gallery {n_img} images x {n_views} views x {dim}; {len(captions)} captions, "
-        f"{len(same_text)} with their exact text on other images too; val {len(val_items)} images (views {vmeta['views']})")
+        f"{len(same_text)} with their exact text on other images too; val {len(val_img)} images")
     if shipped_txt is not None:
         log(f"baseline, shipped text tower on the same val image embeddings: {fmt(recall_metrics((val_img @ torch.from_numpy(shipped_txt).t()).numpy()))}")
 
@@ -431,11 +437,7 @@ def soup_main(argv) -> int:
     log = log_to_file(out / "train.log")
     log(f"soup of {[paths.rel(r) for r in runs]} (epochs {[ck['epoch'] for ck in cks]}; init {sorted(inits)})")
     dump = Path(args.dump) if args.dump else paths.cache_dir() / "locked"
-    vmeta, val_views, _ = load_dump(dump / "val")
-    val_items = read_split("val")
-    assert vmeta["images"] == [it.image for it in val_items], "val dump does not match val.jsonl"
-    val_img = view_mean(val_views)
-    vids, vmask = tokenize_split(val_items, load_tokenizer().max_length)
+    val_img, vids, vmask, _ = val_set(dump)
     members = []
     for r, ck in zip(runs, cks):
         m = LockedTextModel(**ck["config"])

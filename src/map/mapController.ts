@@ -16,7 +16,7 @@ import VectorSource from 'ol/source/Vector';
 import Feature from 'ol/Feature';
 import Polygon from 'ol/geom/Polygon';
 import { Fill, Stroke, Style } from 'ol/style';
-import type { GeoReference, PixelWindow, RasterInfo, RgbaImage } from '../core/raster/types';
+import { windowKey, type GeoReference, type PixelWindow, type RasterInfo, type RgbaImage } from '../core/raster/types';
 import { warpPreview } from '../core/geo/warp';
 import { boundsLonLat, crossesAntimeridian, lonLatToPixel, pixelToLonLat } from '../core/geo/footprint';
 import { ensureProjection, pixelProjection } from './projections';
@@ -285,7 +285,7 @@ export class MapController {
     if (!el) return;
     if (id && window) {
       el.dataset.highlightImage = id;
-      el.dataset.highlightWindow = `${window.x},${window.y},${window.width},${window.height}`;
+      el.dataset.highlightWindow = windowKey(window);
     } else {
       delete el.dataset.highlightImage;
       delete el.dataset.highlightWindow;

@@ -10,6 +10,7 @@ import type { ExpertDecoder } from '../core/caption/expertDecoder';
 import { checkInstruction, gridOfWindow, runInstruction, type InstructionCheck } from '../core/caption/pipeline';
 import type { TensorData, TensorMap } from '../core/models/tensor';
 import type { CompactVocab } from '../core/text/tokenizer';
+import { windowKey } from '../core/raster/types';
 import type { CaptionJob, CaptionJobResult, CaptionModelIds, CaptionModelInfo, CaptionUpdate, CaptionWorkerApi, ExpertWorkerApi } from './captionWorkerApi';
 import { exposeModelWorker, ModelWorkerHost } from './modelWorkerHost';
 import { RasterSourceCache } from './rasterSourceCache';
@@ -63,7 +64,7 @@ class CaptionWorkerHost extends ModelWorkerHost implements CaptionWorkerApi {
 
   private async grid(job: CaptionJob): Promise<{ grid: TensorData; encodeMs: number }> {
     const w = job.window;
-    const key = `${job.imageKey}|${w.x},${w.y},${w.width},${w.height}`;
+    const key = `${job.imageKey}|${windowKey(w)}`;
     const cached = this.grids.get(key);
     if (cached) return { grid: cached, encodeMs: 0 };
     const t0 = performance.now();

@@ -11,6 +11,11 @@ export interface PixelWindow {
   height: number;
 }
 
+/** "x,y,width,height": a window as a string key (caches, data attributes). */
+export function windowKey(w: PixelWindow): string {
+  return `${w.x},${w.y},${w.width},${w.height}`;
+}
+
 export type SampleKind = 'uint8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64' | 'int8';
 
 /** Affine pixel→CRS transform, GDAL order: X = a + b·col + c·row, Y = d + e·col + f·row. */

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { readRgbaWindow } from '../../core/raster/readWindow';
+import { windowKey } from '../../core/raster/types';
 import { rgbaToObjectUrl } from '../../io/rgbaImageUrl';
 import type { MapController } from '../../map/mapController';
 import { imageRegistry } from '../layers/imageRegistry';
@@ -163,7 +164,7 @@ export function SearchPanel({ controller }: { controller: MapController }) {
                 data-testid="search-hit"
                 data-file={hit.item.fileName}
                 data-image-id={hit.item.imageId}
-                data-window={`${hit.item.window.x},${hit.item.window.y},${hit.item.window.width},${hit.item.window.height}`}
+                data-window={windowKey(hit.item.window)}
                 data-score={hit.score.toFixed(4)}
                 role="button"
                 tabIndex={0}
