@@ -144,6 +144,18 @@ def load_dump(prefix: Path) -> Tuple[dict, np.ndarray, np.ndarray | None]:
     return meta, images, texts
 
 
+def text_keys(captions: List[str]) -> torch.Tensor:
+    """caption row -> id of its exact text (lower-cased, stripped): equal ids, the same caption."""
+    ids: Dict[str, int] = {}
+    return torch.tensor([ids.setdefault(c.strip().lower(), len(ids)) for c in captions])
+
+
+def drop_onnx_checks(meta: dict) -> None:
+    """Remove retrieval.json's ONNX check results: they were measured on the graph being replaced."""
+    for stale in ("val_metrics_onnx_fp16", "onnx_check_fp16", "val_metrics_onnx", "onnx_check"):
+        meta.pop(stale, None)
+
+
 def val_set(dump: Path) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray | None]:
     """-> (val image embeddings averaged over the dump's views [N,D], caption ids, mask, the dumped text embeddings or None)."""
     vmeta, val_views, dumped_txt = load_dump(dump / "val")
@@ -283,8 +295,7 @@ def main(argv=None) -> int:
     owner = torch.from_numpy(owner_np)
     same_text = other_owners_with_same_text(captions, owner_np)
     lengths = mask.sum(1)
-    text_ids: Dict[str, int] = {}
-    text_key = torch.tensor([text_ids.setdefault(c.strip().lower(), len(text_ids)) for c in captions])
+    text_key = text_keys(captions)
     gallery_views = torch.from_numpy(train_img)  # [N,V,D]
     n_img, n_views = gallery_views.shape[:2]
     log(f"train gallery {n_img} images x {n_views} views x {dim}; {len(captions)} captions, "
@@ -402,8 +413,7 @@ def export_main(argv) -> int:
                      f"/usr/bin/python3 -m models.retrieval.locked_text export --run {paths.rel(run)}"],
     }
     meta["val_metrics_pytorch"] = last.get("val")
-    for stale in ("val_metrics_onnx_fp16", "onnx_check_fp16", "val_metrics_onnx", "onnx_check"):
-        meta.pop(stale, None)  # measured on the previous text tower
+    drop_onnx_checks(meta)
     meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(f"exported {paths.rel(out / 'text-tower-fp16.onnx')} from {paths.rel(run)} (epoch {ck['epoch']}); "
           f"val mR (PyTorch) {last.get('val', {}).get('mR')}")

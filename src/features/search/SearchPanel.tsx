@@ -60,6 +60,13 @@ function IndexProgressView() {
   );
 }
 
+/** Loaded images neither in the index nor skipped by the last run (it failed to read them). */
+function countNotIndexed(images: readonly { id: string; name: string }[], items: readonly { imageId: string }[], skipped: readonly { fileName: string }[]): number {
+  const indexed = new Set(items.map((item) => item.imageId));
+  const failed = new Set(skipped.map((k) => k.fileName));
+  return images.filter((im) => !indexed.has(im.id) && !failed.has(im.name)).length;
+}
+
 export function SearchPanel({ controller }: { controller: MapController }) {
   const s = useSearchStore();
   const images = useLayersStore((st) => st.images);
@@ -67,9 +74,7 @@ export function SearchPanel({ controller }: { controller: MapController }) {
   const busy = s.status === 'indexing' || s.status === 'loading-models';
   // Images dropped after the last index run are not searchable until the next one (which restores
   // the already indexed ones from the saved index): say so rather than silently leave them out.
-  const indexedIds = new Set(s.items.map((item) => item.imageId));
-  const skippedNames = new Set(s.skipped.map((k) => k.fileName));
-  const notIndexed = busy || s.items.length === 0 ? 0 : images.filter((im) => !indexedIds.has(im.id) && !skippedNames.has(im.name)).length;
+  const notIndexed = busy || s.items.length === 0 ? 0 : countNotIndexed(images, s.items, s.skipped);
 
   const exportAs = (kind: 'csv' | 'json') => {
     const rows = exportRows(s.hits, images);
