@@ -41,7 +41,7 @@ from ..rslens.data import read_split
 from ..rslens.utils import count_params, get_device, load_checkpoint, log_to_file, rng_state, save_checkpoint, seed_everything
 from .evaluate import embed_texts, fmt, recall_metrics
 from .model import GatedAdapter, TextTower, masked_mean, matmul_t
-from .train import restore, tokenize_split, warmup_cosine
+from .train import restore, tokenize_split, warmup_cosine, word_dropout
 from .vocab import load_tokenizer
 
 HERE = Path(__file__).resolve().parent
@@ -273,6 +273,8 @@ def main(argv=None) -> int:
     ap.add_argument("--i2t-weight", type=float, default=0.5, help="loss = (1-w) * gallery t2i + w * i2t")
     ap.add_argument("--i2t-bank", action="store_true",
                     help="image->text against all train captions (a bank of their latest embeddings), not only the batch's")
+    ap.add_argument("--word-drop", type=float, default=0.0,
+                    help="caption augmentation: mask each word piece with this probability (train.word_dropout)")
     ap.add_argument("--eval-every", type=int, default=1)
     args = ap.parse_args(argv)
 
@@ -336,6 +338,8 @@ def main(argv=None) -> int:
                 g["lr"] = args.lr * warmup_cosine(step, warm, total)
             m = mask[rows]
             L = int(m.sum(1).max())
+            if args.word_drop > 0:  # after L: the dropped pieces are masked, the row keeps its length
+                m = word_dropout(ids[rows], m, args.word_drop, gen)
             txt = model.encode_text(ids[rows, :L].to(device), m[:, :L].to(device))
             views = torch.randint(n_views, (n_img,), generator=gen)
             gallery = gallery_views[torch.arange(n_img), views].to(device)  # one random view per image

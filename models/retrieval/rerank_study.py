@@ -6,15 +6,23 @@
    log p(t) estimated as the log-mean-exp of log p(t|i) over the caption's top-K images.
 2. Scene-class ceiling: the recalls of a perfect scene classifier (RSICD labels.json) alone, and added to
    the dual encoder's similarity; this bounds what better *scene* recognition alone could give.
+3. Query expansion through a TRAIN bank (session 12): a caption query finds its k nearest train images by
+   text-text similarity to each train image's mean caption embedding, and moves towards the softmax(s/tau)
+   weighted mean of their image embeddings, q' = norm(q + lam * v); an image query does the same through
+   image-image similarity towards their caption means. Only train data is in the bank, so it could run in
+   the app. Settings are compared on two random halves of val (each half its own gallery), so a choice made
+   on one half is checked on the other. Reads the dumps of `locked_image` (models/cache/locked/tokens).
 
     npm run cli -- eval retrieval --jsonl ../shared/data/rsicd/val.jsonl --dump models/runs/retrieval-study/sim_val.f32
     /usr/bin/python3 -m models.retrieval.rerank_study ceiling
     /usr/bin/python3 -m models.retrieval.rerank_study score --stage 1 --k 20   # ~1 h on one CPU core
     /usr/bin/python3 -m models.retrieval.rerank_study rerank --stage 1 --k 20
+    /usr/bin/python3 -m models.retrieval.rerank_study bank   # ~5 min
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -140,15 +148,51 @@ def rerank(stage: int, k: int) -> None:
                   " t2i " + "/".join(f"{x:.2f}" for x in r["t2i"]) + f"  mR {r['mR']:.2f}", flush=True)
 
 
+def bank_expansion() -> None:
+    dump = paths.cache_dir() / "locked" / "tokens"
+    meta = json.loads((dump / "train.json").read_text())
+    digest = hashlib.sha256((paths.MODELS_DIR / "retrieval" / "text-tower-fp16.onnx").read_bytes()).hexdigest()[:12]
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+    views = [meta["views"].index(v) for v in ("id", "rot90")]  # the app's test-time views
+    train_img = unit(np.fromfile(dump / "train.images.f32", np.float32).reshape(len(meta["images"]), -1, meta["dim"])[:, views].mean(1))
+    train_cap = unit(np.fromfile(dump / f"train.text-{digest}.f32", np.float32).reshape(len(meta["images"]), 5, -1).mean(1))
+    n_val = len(json.loads((dump / "val.json").read_text())["images"])
+    val_img = unit(np.fromfile(dump / "val.images.f32", np.float32).reshape(n_val, -1, meta["dim"]).mean(1))
+    val_txt = np.fromfile(dump / f"val.text-{digest}.f32", np.float32).reshape(n_val * 5, -1)
+
+    def expand(q, keys, values, k, tau, lam):
+        s = q @ keys.T
+        top = np.argpartition(-s, k, axis=1)[:, :k]
+        w = np.exp((np.take_along_axis(s, top, 1) - s.max(1, keepdims=True)) / tau)
+        v = unit(np.einsum("qk,qkd->qd", w / w.sum(1, keepdims=True), values[top]))
+        return unit(q + lam * v)
+
+    def mr(images, setting):
+        img, txt = val_img[images], val_txt[(images[:, None] * 5 + np.arange(5)).ravel()]
+        if setting is None:
+            return recalls(*recall_ranks(img @ txt.T))["mR"]
+        i2t, _ = recall_ranks(expand(img, train_img, train_cap, *setting) @ txt.T)
+        _, t2i = recall_ranks(img @ expand(txt, train_cap, train_img, *setting).T)
+        return recalls(i2t, t2i)["mR"]
+
+    halves = np.split(np.random.default_rng(0).permutation(n_val), [n_val // 2])
+    halves = [np.sort(h) for h in halves]
+    print(f"full val, no expansion: mR {mr(np.arange(n_val), None):.2f}")
+    print("k tau lam | half A mR | half B mR   (no expansion: "
+          + " | ".join(f"{mr(h, None):.2f}" for h in halves) + ")")
+    for k, tau, lam in ((5, 0.05, 0.5), (20, 0.05, 0.5), (20, 0.05, 1.0), (50, 0.02, 1.0)):
+        print(k, tau, lam, "|", " | ".join(f"{mr(h, (k, tau, lam)):.2f}" for h in halves), flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["ceiling", "score", "rerank"])
+    ap.add_argument("what", choices=["ceiling", "score", "rerank", "bank"])
     ap.add_argument("--stage", type=int, default=1)
     ap.add_argument("--k", type=int, default=20)
     a = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("RSLENS_THREADS", "1")))
     OUT.mkdir(parents=True, exist_ok=True)
-    {"ceiling": ceiling, "score": lambda: score(a.stage, a.k), "rerank": lambda: rerank(a.stage, a.k)}[a.what]()
+    {"ceiling": ceiling, "score": lambda: score(a.stage, a.k), "rerank": lambda: rerank(a.stage, a.k), "bank": bank_expansion}[a.what]()
 
 
 if __name__ == "__main__":
