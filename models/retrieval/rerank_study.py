@@ -11,7 +11,7 @@
    weighted mean of their image embeddings, q' = norm(q + lam * v); an image query does the same through
    image-image similarity towards their caption means. Only train data is in the bank, so it could run in
    the app. Settings are compared on two random halves of val (each half its own gallery), so a choice made
-   on one half is checked on the other. Reads the dumps of `locked_image` (models/cache/locked/tokens).
+   on one half is checked on the other. Reads the dumps of `locked_image` (models/cache/locked/tokens) and its caption embeddings.
 
     npm run cli -- eval retrieval --jsonl ../shared/data/rsicd/val.jsonl --dump models/runs/retrieval-study/sim_val.f32
     /usr/bin/python3 -m models.retrieval.rerank_study ceiling
@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import time
@@ -33,6 +32,7 @@ import torch
 from ..rslens import paths
 from ..rslens.data import read_split
 from .evaluate import recall_ranks
+from .locked_image import shipped_text_embeddings
 
 OUT = paths.runs_dir() / "retrieval-study"
 
@@ -151,14 +151,13 @@ def rerank(stage: int, k: int) -> None:
 def bank_expansion() -> None:
     dump = paths.cache_dir() / "locked" / "tokens"
     meta = json.loads((dump / "train.json").read_text())
-    digest = hashlib.sha256((paths.MODELS_DIR / "retrieval" / "text-tower-fp16.onnx").read_bytes()).hexdigest()[:12]
     unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
     views = [meta["views"].index(v) for v in ("id", "rot90")]  # the app's test-time views
     train_img = unit(np.fromfile(dump / "train.images.f32", np.float32).reshape(len(meta["images"]), -1, meta["dim"])[:, views].mean(1))
-    train_cap = unit(np.fromfile(dump / f"train.text-{digest}.f32", np.float32).reshape(len(meta["images"]), 5, -1).mean(1))
+    train_cap = unit(shipped_text_embeddings(read_split("train"), dump / "train").numpy().reshape(len(meta["images"]), 5, -1).mean(1))
     n_val = len(json.loads((dump / "val.json").read_text())["images"])
     val_img = unit(np.fromfile(dump / "val.images.f32", np.float32).reshape(n_val, -1, meta["dim"]).mean(1))
-    val_txt = np.fromfile(dump / f"val.text-{digest}.f32", np.float32).reshape(n_val * 5, -1)
+    val_txt = shipped_text_embeddings(read_split("val"), dump / "val").numpy()
 
     def expand(q, keys, values, k, tau, lam):
         s = q @ keys.T
