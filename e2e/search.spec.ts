@@ -1,5 +1,6 @@
 import { test, expect, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
+import { planTiles, windowsOverlap } from '../src/core/raster/tiler';
 import { dropFiles, fileFromDisk, sharedFile, trackPageErrors } from './helpers';
 
 /** 20 validation images each of three RSICD classes (never training images). */
@@ -55,12 +56,32 @@ test('text search over 60 validation images finds the airports; a reload restore
 
   // Clicking a hit shows that image's frame with the hit outlined; so does Enter on a focused hit.
   const map = page.getByTestId('map');
-  await hits.first().click();
+  const show = (i: number) => hits.nth(i).getByRole('button', { name: /^Show / });
+  await show(0).click();
   await expect(map).toHaveAttribute('data-highlight-image', (await hits.first().getAttribute('data-image-id'))!);
   await expect(map).toHaveAttribute('data-highlight-window', (await hits.first().getAttribute('data-window'))!);
-  await hits.nth(1).focus();
+  await show(1).focus();
   await page.keyboard.press('Enter');
   await expect(map).toHaveAttribute('data-highlight-image', (await hits.nth(1).getAttribute('data-image-id'))!);
+
+  // "Similar" ranks the index by likeness to a hit (image → image): never the image itself, and
+  // mostly its own scene class. Each class is a third of the set, so chance would give ~1.7 of 5.
+  for (const i of [0, 1]) {
+    const source = (await hits.nth(i).getAttribute('data-file'))!;
+    await hits.nth(i).getByRole('button', { name: /^Find images like / }).click();
+    await expect(page.getByTestId('query-note')).toContainText(`Most like ${source}`);
+    await expect(hits).toHaveCount(20);
+    const files = await hits.evaluateAll((els) => els.map((e) => e.getAttribute('data-file')!));
+    expect(files).not.toContain(source);
+    const sameClass = files.slice(0, 5).filter((f) => labelOf.get(f) === labelOf.get(source)).length;
+    expect(sameClass, `like ${source}: ${files.slice(0, 5).join(', ')}`).toBeGreaterThanOrEqual(4);
+    await expect(page.getByTestId('search-timings')).not.toContainText('text');
+  }
+  // A text query again leaves the image → image mode.
+  await page.getByLabel('Search query').fill('many planes are parked in an airport');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expect(page.getByTestId('search-timings')).toContainText('text');
+  await expect(page.getByTestId('query-note')).toHaveCount(0);
 
   // Reload the page and the same files: vectors come back from IndexedDB, nothing re-embedded.
   await page.reload();
@@ -93,4 +114,44 @@ test('empty and very long queries are handled', async ({ page }) => {
   await expect(page.getByTestId('query-note')).toContainText('Index the loaded images first');
   await page.getByRole('button', { name: /^Index 0 images/ }).click();
   await expect(page.getByTestId('index-status')).toContainText('Load some images first');
+});
+
+test('a GeoTIFF is indexed as overlapping tiles; hits outline their tile; "Similar" skips overlapping tiles', async ({ page }) => {
+  test.setTimeout(300_000);
+  const errors = trackPageErrors(page);
+  await page.goto('/?backend=wasm');
+  await dropFiles(page, [fileFromDisk(sharedFile('data/geotiff/naip_2020_cog.tif'))]);
+  await expect(page.getByTestId('layer-row')).toHaveCount(1, { timeout: 60_000 });
+  await page.getByRole('tab', { name: 'search' }).click();
+  await page.getByLabel('Tile px').fill('256');
+  await page.getByLabel('Overlap px').fill('32');
+  await page.getByRole('button', { name: /^Index 1 image/ }).click();
+  await expect(page.getByTestId('index-status')).toHaveAttribute('data-status', 'ready', { timeout: 240_000 });
+  const tiles = planTiles(934, 723, { tileSize: 256, overlap: 32 }).tiles;
+  await expect(page.getByTestId('index-progress')).toHaveAttribute('data-total', String(tiles.length));
+  await expect(page.getByTestId('index-status')).toContainText(`${tiles.length} items`);
+
+  await page.getByLabel('Search query').fill('many green farmlands');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  const hits = page.getByTestId('search-hit');
+  await expect(hits).toHaveCount(Math.min(20, tiles.length));
+  const windowKeys = new Set(tiles.map((t) => `${t.window.x},${t.window.y},${t.window.width},${t.window.height}`));
+  const keys = await hits.evaluateAll((els) => els.map((e) => e.getAttribute('data-window')!));
+  for (const key of keys) expect(windowKeys, key).toContain(key);
+  await expect(hits.first().getByRole('button', { name: /^Show naip_2020_cog\.tif tile \d+,\d+ / })).toBeVisible();
+  await hits.first().getByRole('button', { name: /^Show / }).click();
+  await expect(page.getByTestId('map')).toHaveAttribute('data-highlight-window', keys[0]);
+
+  await hits.first().getByRole('button', { name: /^Find images like / }).click();
+  await expect(page.getByTestId('query-note')).toContainText('Most like naip_2020_cog.tif tile');
+  const parse = (key: string) => {
+    const [x, y, width, height] = key.split(',').map(Number);
+    return { x, y, width, height };
+  };
+  const source = parse(keys[0]);
+  const similar = await hits.evaluateAll((els) => els.map((e) => e.getAttribute('data-window')!));
+  const overlapping = tiles.filter((t) => windowsOverlap(t.window, source)).length;
+  expect(similar).toHaveLength(Math.min(20, tiles.length - overlapping));
+  for (const key of similar) expect(windowsOverlap(parse(key), source), key).toBe(false);
+  expect(errors).toEqual([]);
 });

@@ -108,7 +108,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr-backbone", type=float, default=5e-5)
     ap.add_argument("--wd", type=float, default=0.05)
     ap.add_argument("--warmup-epochs", type=float, default=0.3)
-    ap.add_argument("--min-scale", type=float, default=0.6)
+    ap.add_argument("--min-scale", type=float, default=0.6, help="random resized crop: smallest area fraction")
+    ap.add_argument("--jitter", type=float, default=0.15, help="brightness/contrast factor range 1 +- J")
     ap.add_argument("--captions-per-image", type=int, default=1, choices=range(1, 6), metavar="K",
                     help="distinct captions of each image per step (1..5); K = 3 trains ~1.4x slower per "
                          "epoch on the CPU and measured no gain at 2 views (model card, session 9)")
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * f
             b = perm[s * args.batch:(s + 1) * args.batch]
-            x = augment(train_px[b], gen, args.min_scale).to(device)
+            x = augment(train_px[b], gen, args.min_scale, args.jitter).to(device)
             if device.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
             grid = model.image.tuned_grid(x)  # the frozen stem below the cut takes no gradient

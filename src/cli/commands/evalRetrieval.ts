@@ -1,5 +1,5 @@
 /**
- * `eval retrieval` and `eval zeroshot`: the exported retrieval towers on onnxruntime-node,
+ * `eval retrieval`, `eval zeroshot` and `eval similar`: the exported retrieval towers on onnxruntime-node,
  * fed through the same core code the browser worker uses (pixels, tokenizer, embedding).
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import path from 'node:path';
 import { findModel, type ModelEntry } from '../../core/models/manifest';
 import { embedTexts, embedWindows, type RunModel } from '../../core/retrieval/embed';
 import { topK } from '../../core/retrieval/rank';
-import { recallAtK } from '../../core/retrieval/recall';
+import { classPrecisionAtK, recallAtK } from '../../core/retrieval/recall';
 import { RetrievalTokenizer, type CompactVocab } from '../../core/text/tokenizer';
 import { readImageFile } from '../io/readImageFile';
 import { readManifest } from '../manifestFiles';
@@ -177,25 +177,32 @@ function samplesFromLabels(jsonl: string, labelsFile: string, limit: number) {
   return { names: classes.map(spaced), samples };
 }
 
+/** The classed images of `--dir PATH` or `--jsonl FILE --labels FILE`, or null after a usage message. */
+function classedSamples(command: string, args: string[]) {
+  const flags = parseFlags(args, ['dir', 'jsonl', 'labels', 'limit-per-class']);
+  const limit = flags['limit-per-class'] ? Number(flags['limit-per-class']) : Infinity;
+  let classed;
+  if (flags.dir) classed = samplesFromDir(path.resolve(flags.dir), limit);
+  else if (flags.jsonl && flags.labels) classed = samplesFromLabels(path.resolve(flags.jsonl), path.resolve(flags.labels), limit);
+  else {
+    process.stderr.write(`${command}: give --dir PATH (one sub-folder of images per class) or --jsonl FILE --labels FILE\n`);
+    return null;
+  }
+  if (classed.names.length < 2) {
+    process.stderr.write(`${command}: at least two classes are needed\n`);
+    return null;
+  }
+  return classed;
+}
+
 export const evalZeroShot: Command = {
   name: 'eval zeroshot',
   usage: 'eval zeroshot (--dir PATH | --jsonl FILE --labels FILE) [--limit-per-class N]',
   summary: 'prompt-based zero-shot top-1 on PATH/<class>/<images> (folder = class, _ = space), or on a jsonl classed by labels.json',
   async run(args) {
-    const flags = parseFlags(args, ['dir', 'jsonl', 'labels', 'limit-per-class']);
-    const limit = flags['limit-per-class'] ? Number(flags['limit-per-class']) : Infinity;
-    let classed;
-    if (flags.dir) classed = samplesFromDir(path.resolve(flags.dir), limit);
-    else if (flags.jsonl && flags.labels) classed = samplesFromLabels(path.resolve(flags.jsonl), path.resolve(flags.labels), limit);
-    else {
-      process.stderr.write('eval zeroshot: give --dir PATH (one sub-folder of images per class) or --jsonl FILE --labels FILE\n');
-      return EXIT_USAGE;
-    }
+    const classed = classedSamples('eval zeroshot', args);
+    if (!classed) return EXIT_USAGE;
     const { names, samples } = classed;
-    if (names.length < 2) {
-      process.stderr.write('eval zeroshot: at least two classes are needed\n');
-      return EXIT_USAGE;
-    }
     const { imageEntry, tokenizer, runImage, runText } = await loadRetrieval();
     const prompts = names.flatMap((n) => PROMPTS.map((p) => p.replace('{}', n)));
     const texts = await embedTexts(tokenizer, runText, prompts);
@@ -232,6 +239,40 @@ export const evalZeroShot: Command = {
         classes: names.length,
         top1,
         perClass: Object.fromEntries(names.map((c, i) => [c, perClass[i].n ? (100 * perClass[i].correct) / perClass[i].n : null])),
+        model: `${imageEntry.id}@${imageEntry.version}`,
+      },
+    });
+    return EXIT_OK;
+  },
+};
+
+export const evalSimilar: Command = {
+  name: 'eval similar',
+  usage: 'eval similar (--dir PATH | --jsonl FILE --labels FILE) [--limit-per-class N]',
+  summary: 'image→image search ("Similar" in the Search panel): share of the 1/5/10 nearest other images of the same class',
+  async run(args) {
+    const classed = classedSamples('eval similar', args);
+    if (!classed) return EXIT_USAGE;
+    const { names, samples } = classed;
+    const { imageEntry, runImage } = await loadRetrieval();
+    const images = await embedImageFiles(imageEntry, runImage, samples.map((s) => s.file), progress('images', samples.length));
+    const labels = samples.map((s) => s.label);
+    const ks = [1, 5, 10];
+    const overall = classPrecisionAtK(images.vectors, images.dim, labels, ks);
+    // Chance level: the share of same-class pairs among all other images.
+    const counts = names.map((_, c) => labels.filter((l) => l === c).length);
+    const chance = (100 * counts.reduce((n, c) => n + c * (c - 1), 0)) / Math.max(samples.length * (samples.length - 1), 1);
+    printReport({
+      title: `Image→image search, ${samples.length} images, ${names.length} classes: same-class share of the k nearest other images`,
+      columns: [{ key: 'k' }, { key: 'precision', label: 'same class %', digits: 1 }, { key: 'chance', label: 'chance %', digits: 1 }],
+      rows: ks.map((k) => ({ k: `P@${k}`, precision: overall[k], chance })),
+      metrics: {
+        images: samples.length,
+        classes: names.length,
+        precisionAt1: overall[1],
+        precisionAt5: overall[5],
+        precisionAt10: overall[10],
+        chance,
         model: `${imageEntry.id}@${imageEntry.version}`,
       },
     });

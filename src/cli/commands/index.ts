@@ -3,13 +3,13 @@ import { CommandRegistry } from '../registry';
 import { bench } from './bench';
 import { modelsRefresh, modelsVerify } from './models';
 import { runModel } from './run';
-import { evalRetrieval, evalZeroShot } from './evalRetrieval';
+import { evalRetrieval, evalSimilar, evalZeroShot } from './evalRetrieval';
 import { evalDetect } from './evalDetect';
 import { evalCaption, evalVqa } from './evalCaption';
 
 export function createRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
-  registry.add(modelsVerify, modelsRefresh, runModel, bench, evalRetrieval, evalZeroShot, evalDetect, evalCaption, evalVqa);
+  registry.add(modelsVerify, modelsRefresh, runModel, bench, evalRetrieval, evalZeroShot, evalSimilar, evalDetect, evalCaption, evalVqa);
   registry.add({
     name: 'help',
     summary: 'show this list',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { imageToTile, planTiles, tileBoxToImage, tileToImage, type Tile } from './tiler';
+import { imageToTile, planTiles, tileBoxToImage, tileToImage, windowsOverlap, type Tile } from './tiler';
 
 /** How many tiles cover each pixel of a width×height image. */
 function coverage(tiles: Tile[], width: number, height: number, of: 'window' | 'core' = 'window'): Uint16Array {
@@ -88,5 +88,18 @@ describe('tile ↔ image coordinates', () => {
   it('round-trips', () => {
     const p = imageToTile(tile, 1000.5, 333.25);
     expect(tileToImage(tile, p.x, p.y)).toEqual({ x: 1000.5, y: 333.25 });
+  });
+});
+
+describe('windowsOverlap', () => {
+  const a = { x: 0, y: 0, width: 512, height: 512 };
+  it('is true for neighbouring tiles that share an overlap strip, and for a window itself', () => {
+    const [first, second] = planTiles(1000, 512, { tileSize: 512, overlap: 64 }).tiles;
+    expect(windowsOverlap(first.window, second.window)).toBe(true);
+    expect(windowsOverlap(a, a)).toBe(true);
+  });
+  it('is false for windows that only touch or lie apart', () => {
+    expect(windowsOverlap(a, { x: 512, y: 0, width: 100, height: 100 })).toBe(false);
+    expect(windowsOverlap(a, { x: 0, y: 600, width: 100, height: 100 })).toBe(false);
   });
 });

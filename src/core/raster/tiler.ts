@@ -124,3 +124,8 @@ export function tileBoxToImage(tile: Tile, box: PixelWindow): PixelWindow {
   const bottomRight = tileToImage(tile, box.x + box.width, box.y + box.height);
   return { x: topLeft.x, y: topLeft.y, width: bottomRight.x - topLeft.x, height: bottomRight.y - topLeft.y };
 }
+
+/** Whether two full-res windows share pixels (touching edges do not count). */
+export function windowsOverlap(a: PixelWindow, b: PixelWindow): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}

@@ -7,14 +7,16 @@ export interface Hit {
 /**
  * Top-k rows of `vectors` (row-major, `dim` columns, rows L2-normalised) by dot product
  * with `query`. Keeps a small sorted buffer instead of sorting all scores: 10,000×256
- * takes a few milliseconds.
+ * takes a few milliseconds. `accept`, when given, leaves out the rows it rejects (e.g. the
+ * query image itself in an image→image search).
  */
-export function topK(vectors: Float32Array, dim: number, query: Float32Array, k: number): Hit[] {
+export function topK(vectors: Float32Array, dim: number, query: Float32Array, k: number, accept?: (row: number) => boolean): Hit[] {
   if (query.length !== dim) throw new Error(`query has ${query.length} dimensions, index has ${dim}`);
   const rows = Math.floor(vectors.length / dim);
   const keep = Math.min(k, rows);
   const hits: Hit[] = [];
   for (let r = 0; r < rows; r++) {
+    if (accept && !accept(r)) continue;
     let score = 0;
     const base = r * dim;
     for (let d = 0; d < dim; d++) score += vectors[base + d] * query[d];
@@ -33,6 +35,11 @@ export function topK(vectors: Float32Array, dim: number, query: Float32Array, k:
   }
   if (hits.length < keep || keep === rows) hits.sort((a, b) => b.score - a.score);
   return hits;
+}
+
+/** Row `row` of a row-major matrix with `dim` columns (a view, not a copy). */
+export function rowOf(vectors: Float32Array, dim: number, row: number): Float32Array {
+  return vectors.subarray(row * dim, (row + 1) * dim);
 }
 
 /** L2-normalises each row in place (zero rows stay zero). */

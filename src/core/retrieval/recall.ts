@@ -1,8 +1,11 @@
 /**
  * Cross-modal retrieval metrics as used for RSICD: image→text and text→image recall at
  * K = 1, 5, 10 and their mean (mR). `similarity` is row-major [images × texts];
- * `textImage[t]` is the image that caption t describes.
+ * `textImage[t]` is the image that caption t describes. Also a class-level precision for
+ * image→image search.
  */
+import { rowOf, topK } from './rank';
+
 export interface RecallReport {
   imageToText: { r1: number; r5: number; r10: number };
   textToImage: { r1: number; r5: number; r10: number };
@@ -50,4 +53,24 @@ export function recallAtK(similarity: Float32Array | number[], imageCount: numbe
   const textToImage = { r1: recall(t2iRanks, 1), r5: recall(t2iRanks, 5), r10: recall(t2iRanks, 10) };
   const all = KS.flatMap((k) => [recall(i2tRanks, k), recall(t2iRanks, k)]);
   return { imageToText, textToImage, meanRecall: all.reduce((a, b) => a + b, 0) / all.length };
+}
+
+/**
+ * Image→image search quality when only scene classes are known: for each row of `vectors`
+ * (L2-normalised embeddings, `dim` columns), the share of its k nearest *other* rows with the
+ * same label, averaged over rows, in percent, for each k of `ks`.
+ */
+export function classPrecisionAtK(vectors: Float32Array, dim: number, labels: number[], ks: readonly number[] = [1, 5, 10]): Record<number, number> {
+  const rows = labels.length;
+  if (vectors.length !== rows * dim) throw new Error(`vectors hold ${vectors.length / dim} rows, labels ${rows}`);
+  const maxK = Math.max(...ks);
+  const sums = ks.map(() => 0);
+  for (let r = 0; r < rows; r++) {
+    const hits = topK(vectors, dim, rowOf(vectors, dim, r), maxK, (other) => other !== r);
+    ks.forEach((k, i) => {
+      const top = hits.slice(0, k);
+      sums[i] += top.filter((h) => labels[h.index] === labels[r]).length / Math.max(top.length, 1);
+    });
+  }
+  return Object.fromEntries(ks.map((k, i) => [k, (100 * sums[i]) / Math.max(rows, 1)]));
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseRows, topK } from './rank';
-import { recallAtK } from './recall';
+import { normaliseRows, rowOf, topK } from './rank';
+import { classPrecisionAtK, recallAtK } from './recall';
 import { meanOfViews } from './embed';
 
 describe('topK', () => {
@@ -28,8 +28,33 @@ describe('topK', () => {
     expect(topK(vectors, dim, query, 1000)).toHaveLength(rows);
   });
 
+  it('leaves out the rows that accept rejects, and still returns k', () => {
+    const vectors = normaliseRows(new Float32Array([1, 0, 0.9, 0.1, 0, 1, -1, 0]), 2);
+    const hits = topK(vectors, 2, rowOf(vectors, 2, 0), 2, (row) => row !== 0);
+    expect(hits.map((h) => h.index)).toEqual([1, 2]);
+    expect(topK(vectors, 2, rowOf(vectors, 2, 0), 10, (row) => row % 2 === 1).map((h) => h.index)).toEqual([1, 3]);
+  });
+
   it('refuses a query of the wrong size', () => {
     expect(() => topK(new Float32Array(4), 2, new Float32Array(3), 1)).toThrow(/dimensions/);
+  });
+});
+
+describe('classPrecisionAtK', () => {
+  // Two tight pairs of the same class (0,1: class A; 2,3: class B) and one B image near the A pair.
+  const vectors = normaliseRows(new Float32Array([1, 0, 0.95, 0.05, 0, 1, 0.05, 0.95, 0.9, 0.3]), 2);
+  const labels = [0, 0, 1, 1, 1];
+
+  it('counts same-class neighbours, never the image itself', () => {
+    const p = classPrecisionAtK(vectors, 2, labels, [1, 2]);
+    // nearest other: 0→1 (A ok), 1→0 (ok), 2→3 (ok), 3→2 (ok), 4→0 or 1 (wrong): 4 of 5
+    expect(p[1]).toBeCloseTo(80);
+    // 2 nearest: 0→{1,4}: 1/2; 1→{0,4}: 1/2; 2→{3,4}: 2/2; 3→{2,4}: 2/2; 4→{0,1}: 0/2
+    expect(p[2]).toBeCloseTo(60);
+  });
+
+  it('refuses labels that do not match the rows', () => {
+    expect(() => classPrecisionAtK(vectors, 2, [0, 1])).toThrow(/rows/);
   });
 });
 

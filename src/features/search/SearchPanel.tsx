@@ -6,7 +6,7 @@ import type { MapController } from '../../map/mapController';
 import { imageRegistry } from '../layers/imageRegistry';
 import { useLayersStore } from '../layers/layersStore';
 import { download, exportRows, toCsv } from './exportHits';
-import { MAX_QUERY_CHARS, useSearchStore, type SearchHit } from './searchStore';
+import { itemLabel, MAX_QUERY_CHARS, useSearchStore, type SearchHit } from './searchStore';
 
 const THUMB = 96;
 
@@ -79,7 +79,10 @@ export function SearchPanel({ controller }: { controller: MapController }) {
   const exportAs = (kind: 'csv' | 'json') => {
     const rows = exportRows(s.hits, images);
     if (kind === 'csv') download('rslens-search.csv', toCsv(rows), 'text/csv');
-    else download('rslens-search.json', JSON.stringify({ query: s.query, results: rows }, null, 2), 'application/json');
+    else {
+      const query = s.similarTo ? { similarTo: exportRows([{ item: s.similarTo, score: 1 }], images)[0] } : s.query;
+      download('rslens-search.json', JSON.stringify({ query, results: rows }, null, 2), 'application/json');
+    }
   };
 
   return (
@@ -153,7 +156,7 @@ export function SearchPanel({ controller }: { controller: MapController }) {
       {s.queryNote && <p className="hint" data-testid="query-note">{s.queryNote}</p>}
       {s.timings && (
         <p className="hint" data-testid="search-timings">
-          text {s.timings.embedMs.toFixed(0)} ms · ranking {s.items.length} vectors {s.timings.rankMs.toFixed(1)} ms
+          {s.timings.embedMs !== null && `text ${s.timings.embedMs.toFixed(0)} ms · `}ranking {s.items.length} vectors {s.timings.rankMs.toFixed(1)} ms
         </p>
       )}
       {s.hits.length > 0 && (
@@ -171,23 +174,30 @@ export function SearchPanel({ controller }: { controller: MapController }) {
                 data-image-id={hit.item.imageId}
                 data-window={windowKey(hit.item.window)}
                 data-score={hit.score.toFixed(4)}
-                role="button"
-                tabIndex={0}
-                aria-label={`Show ${hit.item.fileName}${hit.item.tile ? ` tile ${hit.item.tile.col},${hit.item.tile.row}` : ''} on the map (score ${hit.score.toFixed(3)})`}
-                onClick={() => controller.focusWindow(hit.item.imageId, hit.item.window)}
-                onKeyDown={(e) => {
-                  if (e.key !== 'Enter' && e.key !== ' ') return;
-                  e.preventDefault();
-                  controller.focusWindow(hit.item.imageId, hit.item.window);
-                }}
               >
-                <HitThumbnail hit={hit} />
-                <div>
-                  <div className="layer-name">{hit.item.fileName}</div>
-                  <div className="layer-meta">
-                    {hit.item.tile ? `tile ${hit.item.tile.col},${hit.item.tile.row}` : 'whole image'} · score {hit.score.toFixed(3)}
+                <div
+                  className="hit-main"
+                  role="button"
+                  tabIndex={0}
+                  aria-label={`Show ${itemLabel(hit.item)} on the map (score ${hit.score.toFixed(3)})`}
+                  onClick={() => controller.focusWindow(hit.item.imageId, hit.item.window)}
+                  onKeyDown={(e) => {
+                    if (e.key !== 'Enter' && e.key !== ' ') return;
+                    e.preventDefault();
+                    controller.focusWindow(hit.item.imageId, hit.item.window);
+                  }}
+                >
+                  <HitThumbnail hit={hit} />
+                  <div>
+                    <div className="layer-name">{hit.item.fileName}</div>
+                    <div className="layer-meta">
+                      {hit.item.tile ? `tile ${hit.item.tile.col},${hit.item.tile.row}` : 'whole image'} · score {hit.score.toFixed(3)}
+                    </div>
                   </div>
                 </div>
+                <button className="hit-similar" title="Rank the index by likeness to this image" aria-label={`Find images like ${itemLabel(hit.item)}`} onClick={() => s.findSimilar(hit.item)}>
+                  Similar
+                </button>
               </li>
             ))}
           </ol>

@@ -1,13 +1,14 @@
 /**
  * Search slice: an index of embeddings over the loaded images (whole images, or tiles of big
- * ones), persisted per file content and model version, and text queries ranked against it.
+ * ones), persisted per file content and model version, and queries ranked against it: a text
+ * (text tower) or an indexed item itself ("Similar": image → image in the same space).
  */
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import { findModel } from '../../core/models/manifest';
-import { planTiles } from '../../core/raster/tiler';
-import type { PixelWindow } from '../../core/raster/types';
-import { topK } from '../../core/retrieval/rank';
+import { planTiles, windowsOverlap } from '../../core/raster/tiler';
+import { windowKey, type PixelWindow } from '../../core/raster/types';
+import { rowOf, topK } from '../../core/retrieval/rank';
 import { contentHash } from '../../io/contentHash';
 import { callModelWorker } from '../../workers/modelWorkers';
 import type { SearchWorkerApi } from '../../workers/searchWorkerApi';
@@ -61,14 +62,19 @@ interface SearchState {
   tileSize: number;
   overlap: number;
   query: string;
+  /** The item of the last "Similar" query, or null when the hits answer the text query. */
+  similarTo: IndexedItem | null;
   hits: SearchHit[];
-  timings: { embedMs: number; rankMs: number } | null;
+  /** embedMs is null for a "Similar" query: its vector is already in the index. */
+  timings: { embedMs: number | null; rankMs: number } | null;
   queryNote: string | null;
 
   setTiling(tileSize: number, overlap: number): void;
   buildIndex(): Promise<void>;
   cancel(): Promise<void>;
   search(query: string): Promise<void>;
+  /** Ranks the index by likeness to an indexed item (not itself, nor tiles overlapping it). */
+  findSimilar(item: IndexedItem): void;
   forgetImage(imageId: string): void;
 }
 
@@ -95,6 +101,11 @@ async function loadTowers(): Promise<string> {
   return `${image.id}@${image.version}`;
 }
 
+/** "airport_1.jpg" or "scene.tif tile 3,2": how a hit is named in notes and labels. */
+export function itemLabel(item: IndexedItem): string {
+  return item.tile ? `${item.fileName} tile ${item.tile.col},${item.tile.row}` : item.fileName;
+}
+
 function appendVectors(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length + b.length);
   out.set(a, 0);
@@ -113,6 +124,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
   tileSize: 512,
   overlap: 64,
   query: '',
+  similarTo: null,
   hits: [],
   timings: null,
   queryNote: null,
@@ -183,7 +195,11 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     const cancelled = currentJob !== job;
     if (!cancelled) currentJob = null;
     set({ status: cancelled ? 'cancelled' : 'ready' });
-    if (get().query) await get().search(get().query);
+    // Answer the last query again over the new index (a "Similar" source is found by its window).
+    const source = get().similarTo;
+    const again = source && get().items.find((it) => it.imageId === source.imageId && windowKey(it.window) === windowKey(source.window));
+    if (again) get().findSimilar(again);
+    else if (get().query) await get().search(get().query);
   },
 
   async cancel() {
@@ -196,7 +212,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
 
   async search(query) {
     const trimmed = query.trim();
-    set({ query });
+    set({ query, similarTo: null });
     if (!trimmed) {
       set({ hits: [], queryNote: 'Type what to look for, e.g. "storage tanks beside a river".', timings: null });
       return;
@@ -220,13 +236,42 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     }
   },
 
+  findSimilar(item) {
+    const { items, vectors, dim } = get();
+    const row = items.indexOf(item);
+    if (row < 0) {
+      set({ queryNote: `${itemLabel(item)} is no longer in the index.` });
+      return;
+    }
+    // Overlapping tiles of the same image share pixels: they would crowd out other places.
+    const accept = (r: number) => r !== row && !(items[r].imageId === item.imageId && windowsOverlap(items[r].window, item.window));
+    const t0 = performance.now();
+    const ranked = topK(vectors, dim, rowOf(vectors, dim, row), RESULT_COUNT, accept);
+    const rankMs = performance.now() - t0;
+    set({
+      similarTo: item,
+      hits: ranked.map((h) => ({ item: items[h.index], score: h.score })),
+      timings: { embedMs: null, rankMs },
+      queryNote: ranked.length ? `Most like ${itemLabel(item)} (image → image).` : `Nothing else in the index to compare ${itemLabel(item)} with.`,
+    });
+  },
+
   forgetImage(imageId) {
     const { items, vectors, dim } = get();
     const keep = items.map((item, i) => (item.imageId === imageId ? -1 : i)).filter((i) => i >= 0);
     if (keep.length === items.length) return;
     const next = new Float32Array(keep.length * dim);
     keep.forEach((row, i) => next.set(vectors.subarray(row * dim, (row + 1) * dim), i * dim));
-    set((s) => ({ items: keep.map((i) => items[i]), vectors: next, hits: s.hits.filter((h) => h.item.imageId !== imageId) }));
+    set((s) => {
+      const sourceGone = s.similarTo?.imageId === imageId;
+      return {
+        items: keep.map((i) => items[i]),
+        vectors: next,
+        hits: sourceGone ? [] : s.hits.filter((h) => h.item.imageId !== imageId),
+        similarTo: sourceGone ? null : s.similarTo,
+        queryNote: sourceGone ? 'The image of the "Similar" query was removed.' : s.queryNote,
+      };
+    });
   },
 }));
 
