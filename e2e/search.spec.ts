@@ -59,6 +59,9 @@ test('text search over 60 validation images finds the airports; a reload restore
   const show = (i: number) => hits.nth(i).getByRole('button', { name: /^Show / });
   await show(0).click();
   await expect(map).toHaveAttribute('data-highlight-image', (await hits.first().getAttribute('data-image-id'))!);
+  // Each picture has its own frame: of the 20 outlined hits, the one shown is in this view.
+  await expect(page.getByTestId('hit-outlines')).toHaveAttribute('data-count', '1');
+  await expect(map).toHaveAttribute('data-hit-outlines', '1');
   await expect(map).toHaveAttribute('data-highlight-window', (await hits.first().getAttribute('data-window'))!);
   await show(1).focus();
   await page.keyboard.press('Enter');
@@ -138,6 +141,15 @@ test('a GeoTIFF is indexed as overlapping tiles; hits outline their tile; "Simil
   const windowKeys = new Set(tiles.map((t) => `${t.window.x},${t.window.y},${t.window.width},${t.window.height}`));
   const keys = await hits.evaluateAll((els) => els.map((e) => e.getAttribute('data-window')!));
   for (const key of keys) expect(windowKeys, key).toContain(key);
+  // Every hit is outlined on the map (one frame: the GeoTIFF's place); the toggle removes them.
+  const outlines = page.getByTestId('hit-outlines');
+  await expect(outlines).toHaveAttribute('data-count', String(keys.length));
+  await expect(page.getByTestId('map')).toHaveAttribute('data-hit-outlines', String(keys.length));
+  await outlines.getByRole('checkbox').uncheck();
+  await expect(outlines).toHaveAttribute('data-count', '0');
+  await expect(page.getByTestId('map')).toHaveAttribute('data-hit-outlines', '0');
+  await outlines.getByRole('checkbox').check();
+  await expect(outlines).toHaveAttribute('data-count', String(keys.length));
   await expect(hits.first().getByRole('button', { name: /^Show naip_2020_cog\.tif tile \d+,\d+ / })).toBeVisible();
   await hits.first().getByRole('button', { name: /^Show / }).click();
   await expect(page.getByTestId('map')).toHaveAttribute('data-highlight-window', keys[0]);

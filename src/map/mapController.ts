@@ -254,8 +254,15 @@ export class MapController {
     return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
   }
 
+  /** The frame an image is shown in ('geo', or its own id for a picture), or null if it is not on the map. */
+  frameOf(id: string): string | null {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
+    return entry.pixelProjection ? id : 'geo';
+  }
+
   /** View-coordinate ring around a pixel window (edges densified: they curve in Web Mercator). */
-  private windowRing(id: string, window: PixelWindow): [number, number][] {
+  windowRing(id: string, window: PixelWindow): [number, number][] {
     const { x, y, width, height } = window;
     const steps = 8;
     const at = (col: number, row: number) => this.imageToView(id, col, row)!;

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { readRgbaWindow } from '../../core/raster/readWindow';
 import { windowKey } from '../../core/raster/types';
 import { rgbaToObjectUrl } from '../../io/rgbaImageUrl';
+import { HitOutlineLayer } from '../../map/hitOutlineLayer';
 import type { MapController } from '../../map/mapController';
 import { imageRegistry } from '../layers/imageRegistry';
 import { useLayersStore } from '../layers/layersStore';
@@ -9,6 +10,30 @@ import { download, exportRows, toCsv } from './exportHits';
 import { itemLabel, MAX_QUERY_CHARS, useSearchStore, type SearchHit } from './searchStore';
 
 const THUMB = 96;
+
+const outlineLayers = new WeakMap<MapController, HitOutlineLayer>();
+
+/** The controller's search-hit layer, created on first use. */
+function outlineLayerOf(controller: MapController): HitOutlineLayer {
+  let layer = outlineLayers.get(controller);
+  if (!layer) {
+    layer = new HitOutlineLayer(controller);
+    outlineLayers.set(controller, layer);
+  }
+  return layer;
+}
+
+/** Keeps the hits outlined on the map while `enabled`; returns how many show in the current frame. */
+function useHitOutlines(controller: MapController, hits: readonly SearchHit[], enabled: boolean): number {
+  useEffect(() => {
+    outlineLayerOf(controller).show(enabled ? hits.map((h) => ({ imageId: h.item.imageId, window: h.item.window, score: h.score })) : []);
+  }, [controller, hits, enabled]);
+  useEffect(() => () => outlineLayerOf(controller).show([]), [controller]);
+  // Outlines show only in their image's frame: re-render when the map changes frame.
+  const [frame, setFrame] = useState(() => controller.currentFrame());
+  useEffect(() => controller.onFrameChange(setFrame), [controller]);
+  return enabled ? hits.filter((h) => controller.frameOf(h.item.imageId) === frame).length : 0;
+}
 
 /** A small picture of a hit's window, read from the loaded image itself. */
 function HitThumbnail({ hit }: { hit: SearchHit }) {
@@ -71,6 +96,8 @@ export function SearchPanel({ controller }: { controller: MapController }) {
   const s = useSearchStore();
   const images = useLayersStore((st) => st.images);
   const [draft, setDraft] = useState(s.query);
+  const [outline, setOutline] = useState(true);
+  const outlined = useHitOutlines(controller, s.hits, outline);
   const busy = s.status === 'indexing' || s.status === 'loading-models';
   // Images dropped after the last index run are not searchable until the next one (which restores
   // the already indexed ones from the saved index): say so rather than silently leave them out.
@@ -165,6 +192,10 @@ export function SearchPanel({ controller }: { controller: MapController }) {
             <button onClick={() => exportAs('csv')}>Export CSV</button>
             <button onClick={() => exportAs('json')}>Export JSON</button>
           </div>
+          <label className="hint" data-testid="hit-outlines" data-count={outline ? outlined : 0}>
+            <input type="checkbox" checked={outline} onChange={(e) => setOutline(e.target.checked)} /> Outline the hits on the map, numbered by rank
+            {outline && s.hits.length > 0 && ` (${outlined} in this view${outlined < s.hits.length ? '; the others are pictures with their own frame' : ''})`}
+          </label>
           <ol className="hits" aria-label="Search results">
             {s.hits.map((hit, i) => (
               <li
