@@ -154,6 +154,26 @@ test('a GeoTIFF is indexed as overlapping tiles; hits outline their tile; "Simil
   await hits.first().getByRole('button', { name: /^Show / }).click();
   await expect(page.getByTestId('map')).toHaveAttribute('data-highlight-window', keys[0]);
 
+  // CSV export: one row per hit in rank order, with the tile's pixel bounds, its lon/lat box and the score.
+  const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+  const [header, ...lines] = readFileSync(await csvDownload.path(), 'utf8').trim().split('\n');
+  expect(header).toBe('file,x,y,width,height,min_lon,min_lat,max_lon,max_lat,score');
+  const rows = lines.map((l) => l.split(','));
+  expect(rows.map((r) => r.slice(1, 5).join(','))).toEqual(keys);
+  const scores = await hits.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-score'))));
+  rows.forEach((r, i) => {
+    expect(r[0]).toBe('naip_2020_cog.tif');
+    const [minLon, minLat, maxLon, maxLat] = r.slice(5, 9).map(Number);
+    // The NAIP scene (UTM 14N) lies at about 99.1° W, 47.0° N
+    expect(minLon).toBeGreaterThan(-99.3);
+    expect(maxLon).toBeLessThan(-99.0);
+    expect(minLat).toBeGreaterThan(46.9);
+    expect(maxLat).toBeLessThan(47.1);
+    expect(minLon).toBeLessThan(maxLon);
+    expect(minLat).toBeLessThan(maxLat);
+    expect(Number(r[9])).toBeCloseTo(scores[i], 3);
+  });
+
   await hits.first().getByRole('button', { name: /^Find images like / }).click();
   await expect(page.getByTestId('query-note')).toContainText('Most like naip_2020_cog.tif tile');
   const parse = (key: string) => {
@@ -165,5 +185,11 @@ test('a GeoTIFF is indexed as overlapping tiles; hits outline their tile; "Simil
   const overlapping = tiles.filter((t) => windowsOverlap(t.window, source)).length;
   expect(similar).toHaveLength(Math.min(20, tiles.length - overlapping));
   for (const key of similar) expect(windowsOverlap(parse(key), source), key).toBe(false);
+  // JSON export of a "Similar" query names its source tile instead of a text.
+  const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).click()]);
+  const exported = JSON.parse(readFileSync(await jsonDownload.path(), 'utf8')) as { query: { similarTo: Record<string, unknown> }; results: { x: number; y: number; width: number; height: number }[] };
+  expect(exported.query.similarTo).toMatchObject({ file: 'naip_2020_cog.tif', ...source });
+  expect(exported.query.similarTo).not.toHaveProperty('score');
+  expect(exported.results.map((r) => `${r.x},${r.y},${r.width},${r.height}`)).toEqual(similar);
   expect(errors).toEqual([]);
 });

@@ -107,7 +107,9 @@ export function SearchPanel({ controller }: { controller: MapController }) {
     const rows = exportRows(s.hits, images);
     if (kind === 'csv') download('rslens-search.csv', toCsv(rows), 'text/csv');
     else {
-      const query = s.similarTo ? { similarTo: exportRows([{ item: s.similarTo, score: 1 }], images)[0] } : s.query;
+      // A "Similar" query is described by its source window (the same fields as a result, without a score).
+      const source = s.similarTo && (({ score: _score, ...where }) => where)(exportRows([{ item: s.similarTo, score: 0 }], images)[0]);
+      const query = source ? { similarTo: source } : s.query;
       download('rslens-search.json', JSON.stringify({ query, results: rows }, null, 2), 'application/json');
     }
   };
