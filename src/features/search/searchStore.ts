@@ -261,7 +261,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     const keep = items.map((item, i) => (item.imageId === imageId ? -1 : i)).filter((i) => i >= 0);
     if (keep.length === items.length) return;
     const next = new Float32Array(keep.length * dim);
-    keep.forEach((row, i) => next.set(vectors.subarray(row * dim, (row + 1) * dim), i * dim));
+    keep.forEach((row, i) => next.set(rowOf(vectors, dim, row), i * dim));
     set((s) => {
       const sourceGone = s.similarTo?.imageId === imageId;
       return {
