@@ -26,6 +26,21 @@ function rampColour(t: number, alpha: number): string {
   return `rgba(${c[0]},${c[1]},${c[2]},${alpha})`;
 }
 
+/** Outline, fill and rank label of the hit at `rank`, whose score sits at `t` in the shown range. */
+function hitStyle(rank: number, t: number): Style {
+  return new Style({
+    stroke: new Stroke({ color: rampColour(t, 0.95), width: 1.5 + 1.5 * t }),
+    fill: new Fill({ color: rampColour(t, 0.1 + 0.15 * t) }),
+    text: new Text({
+      text: String(rank),
+      font: 'bold 12px sans-serif',
+      fill: new Fill({ color: '#fff' }),
+      stroke: new Stroke({ color: 'rgba(0,0,0,0.8)', width: 3 }),
+      overflow: true,
+    }),
+  });
+}
+
 export class HitOutlineLayer {
   private readonly source = new VectorSource<Feature<Polygon>>();
   private readonly layer: VectorLayer<VectorSource<Feature<Polygon>>>;
@@ -51,7 +66,8 @@ export class HitOutlineLayer {
       const frame = this.controller.frameOf(hit.imageId);
       if (frame === null) return [];
       const t = hi > lo ? (hit.score - lo) / (hi - lo) : 1;
-      return [new Feature({ geometry: new Polygon([this.controller.windowRing(hit.imageId, hit.window)]), frame, rank: i + 1, t })];
+      // Styled once here, not per render: the style function runs on every frame of a pan or zoom.
+      return [new Feature({ geometry: new Polygon([this.controller.windowRing(hit.imageId, hit.window)]), frame, style: hitStyle(i + 1, t) })];
     });
     // Best last, so it is drawn on top where tiles overlap.
     this.source.addFeatures(features.reverse());
@@ -67,18 +83,6 @@ export class HitOutlineLayer {
   }
 
   private styleOf(feature: Feature<Polygon>): Style | undefined {
-    if (feature.get('frame') !== this.controller.currentFrame()) return undefined;
-    const t = feature.get('t') as number;
-    return new Style({
-      stroke: new Stroke({ color: rampColour(t, 0.95), width: 1.5 + 1.5 * t }),
-      fill: new Fill({ color: rampColour(t, 0.1 + 0.15 * t) }),
-      text: new Text({
-        text: String(feature.get('rank')),
-        font: 'bold 12px sans-serif',
-        fill: new Fill({ color: '#fff' }),
-        stroke: new Stroke({ color: 'rgba(0,0,0,0.8)', width: 3 }),
-        overflow: true,
-      }),
-    });
+    return feature.get('frame') === this.controller.currentFrame() ? (feature.get('style') as Style) : undefined;
   }
 }
