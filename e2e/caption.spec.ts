@@ -1,6 +1,6 @@
 import { test, expect, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { dropFiles, fileFromDisk, sharedFile, trackPageErrors } from './helpers';
+import { dropFiles, fileFromDisk, openAskAtCentre, sharedFile, trackPageErrors } from './helpers';
 
 /** The first validation image of each class (never trained on), and words that name the class. */
 const CLASSES: Record<string, RegExp> = {
@@ -25,12 +25,6 @@ const firstOf = (label: string) => valImages.find((name) => labels[name] === lab
 const rsicd = (name: string) => fileFromDisk(sharedFile(`data/rsicd/images/${name}`));
 
 const captionItem = (page: Page, name: string) => page.locator(`[data-testid="caption-item"][data-image-name="${name}"]`);
-
-async function openAskAtCentre(page: Page) {
-  const box = (await page.getByTestId('map').boundingBox())!;
-  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
-  await expect(page.getByTestId('ask-box')).toBeVisible();
-}
 
 /** Asks and returns the newest answer once it is finished (SwiftShader WebGPU emulates the GPU on the CPU: minutes, not seconds). */
 async function ask(page: Page, question: string, timeoutMs = 120_000): Promise<string> {

@@ -1,7 +1,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { planTiles, windowsOverlap } from '../src/core/raster/tiler';
-import { dropFiles, fileFromDisk, sharedFile, trackPageErrors } from './helpers';
+import { dropFiles, fileFromDisk, openAskAtCentre, sharedFile, trackPageErrors } from './helpers';
 
 /** 20 validation images each of three RSICD classes (never training images). */
 function valImagesOf(classes: string[], perClass: number): { path: string; name: string; label: string }[] {
@@ -80,6 +80,24 @@ test('text search over 60 validation images finds the airports; a reload restore
     expect(sameClass, `like ${source}: ${files.slice(0, 5).join(', ')}`).toBeGreaterThanOrEqual(4);
     await expect(page.getByTestId('search-timings')).not.toContainText('text');
   }
+  // A region picked on the map (the Ask box's square) is an example too. A region covering a whole
+  // picture is embedded on its own, yet must rank exactly as "Similar" on that picture does.
+  await show(0).click();
+  const picture = (await hits.first().getAttribute('data-file'))!;
+  await hits.first().getByRole('button', { name: /^Find images like / }).click();
+  await expect(page.getByTestId('query-note')).toContainText(`Most like ${picture}`);
+  const rankingOf = () => hits.evaluateAll((els) => els.map((e) => [e.getAttribute('data-file')!, Number(e.getAttribute('data-score'))] as const));
+  const bySimilar = await rankingOf();
+  await openAskAtCentre(page); // the picture's frame, centred on it
+  await page.getByLabel('Region size').selectOption('256');
+  await expect(page.getByTestId('ask-box')).toHaveAttribute('data-window', '0,0,224,224');
+  await page.getByTestId('find-like-region').click();
+  await expect(page.getByTestId('query-note')).toContainText(`Most like the 224×224 px region of ${picture} at pixel 0,0`);
+  await expect(page.getByTestId('search-timings')).toContainText('region');
+  const byRegion = await rankingOf();
+  expect(byRegion.map((h) => h[0])).toEqual(bySimilar.map((h) => h[0]));
+  byRegion.forEach((h, i) => expect(h[1]).toBeCloseTo(bySimilar[i][1], 3));
+
   // A text query again leaves the image → image mode.
   await page.getByLabel('Search query').fill('many planes are parked in an airport');
   await page.getByRole('button', { name: 'Search', exact: true }).click();
@@ -191,5 +209,57 @@ test('a GeoTIFF is indexed as overlapping tiles; hits outline their tile; "Simil
   expect(exported.query.similarTo).toMatchObject({ file: 'naip_2020_cog.tif', ...source });
   expect(exported.query.similarTo).not.toHaveProperty('score');
   expect(exported.results.map((r) => `${r.x},${r.y},${r.width},${r.height}`)).toEqual(similar);
+
+  // A 512 px region picked on the map (it spans several tiles): none of the tiles it overlaps come back.
+  await openAskAtCentre(page); // the tile of the first text hit, centred by "Show"
+  await page.getByLabel('Region size').selectOption('512');
+  const region = parse((await page.getByTestId('ask-box').getAttribute('data-window'))!);
+  expect(region.width).toBe(512);
+  await page.getByTestId('find-like-region').click();
+  await expect(page.getByTestId('query-note')).toContainText(`Most like the 512×512 px region of naip_2020_cog.tif at pixel ${region.x},${region.y}`);
+  const likeRegion = await hits.evaluateAll((els) => els.map((e) => e.getAttribute('data-window')!));
+  const covered = tiles.filter((t) => windowsOverlap(t.window, region)).length;
+  expect(covered).toBeGreaterThan(1);
+  expect(likeRegion).toHaveLength(Math.min(20, tiles.length - covered));
+  for (const key of likeRegion) expect(windowsOverlap(parse(key), region), key).toBe(false);
   expect(errors).toEqual([]);
+});
+
+test('WebGPU backend (SwiftShader): the two towers rank like WASM', async ({ browser }) => {
+  test.setTimeout(480_000);
+  const pair = valImagesOf(['Airport', 'Beach'], 1);
+  /** Indexes the pair and runs one query on a backend, in its own context (own IndexedDB: nothing restored). */
+  const scoresOn = async (backend: 'wasm' | 'webgpu') => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = trackPageErrors(page);
+    await page.goto(`/?backend=${backend}`);
+    await page.getByRole('tab', { name: 'caption' }).click();
+    await page.getByLabel('Caption images when they are loaded').uncheck();
+    await page.getByRole('tab', { name: 'layers' }).click();
+    await dropFiles(page, pair.map((s) => fileFromDisk(s.path)));
+    await expect(page.getByTestId('layer-row')).toHaveCount(2, { timeout: 60_000 });
+    await page.getByRole('tab', { name: 'search' }).click();
+    await page.getByRole('button', { name: /^Index 2 images/ }).click();
+    await expect(page.getByTestId('index-status')).toHaveAttribute('data-status', 'ready', { timeout: 360_000 });
+    await expect(page.getByTestId('index-progress')).toHaveAttribute('data-embedded', '2');
+    await page.getByLabel('Search query').fill('many planes are parked in an airport');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const hits = page.getByTestId('search-hit');
+    await expect(hits).toHaveCount(2, { timeout: 120_000 });
+    const ranked = await hits.evaluateAll((els) => els.map((e) => [e.getAttribute('data-file')!, Number(e.getAttribute('data-score'))] as const));
+    await page.getByRole('tab', { name: 'models' }).click();
+    for (const id of ['retrieval-image', 'retrieval-text']) {
+      await expect(page.getByTestId(`model-${id}`).getByTestId('backend-badge')).toHaveAttribute('data-backend', backend);
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+    return ranked;
+  };
+  const wasm = await scoresOn('wasm');
+  const webgpu = await scoresOn('webgpu');
+  console.log(`[search] wasm ${JSON.stringify(wasm)} | webgpu ${JSON.stringify(webgpu)}`);
+  expect(wasm[0][0]).toBe(pair[0].name); // the airport first
+  expect(webgpu.map((h) => h[0])).toEqual(wasm.map((h) => h[0]));
+  webgpu.forEach((h, i) => expect(h[1]).toBeCloseTo(wasm[i][1], 3));
 });

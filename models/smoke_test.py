@@ -100,11 +100,50 @@ def run() -> None:
         assert dims[0].dim_param == "batch", "batch axis must be dynamic"
         onnx.checker.check_model(str(onnx_path))
         print(f"onnx export: {onnx_path.stat().st_size / 1e6:.2f} MB, opset {OPSET}, checker OK")
+        int8_storage_checks(onnx_path, Path(td) / "tiny-image-int8.onnx")
     emb = model.encode_image(pixels).detach().numpy()
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     loss_checks()
     finetune_checks(pixels, ids, mask, tok.vocab_size)
     print(f"smoke test OK in {time.time() - t0:.1f}s")
+
+
+def int8_storage_checks(src: Path, dst: Path) -> None:
+    """int8_storage: weights on a uint8 grid (as dequantised TFLite layers are, here through float16
+    storage) come back exactly; the tiny export's weights within half a step per output channel;
+    every other tensor is untouched."""
+    from onnx import numpy_helper
+    from .rslens.int8_storage import exact_uint8_grid, to_int8_storage
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 255, size=(96, 16)).astype(np.float64)
+    on_grid = (0.0374 * (codes - 121)).astype(np.float16).astype(np.float32)
+    grid = exact_uint8_grid(on_grid)
+    assert grid is not None and grid[2] == 121 and abs(float(grid[1]) - 0.0374) < 1e-4, grid and grid[1:]
+    assert np.array_equal(grid[0].astype(np.float64), codes)
+    assert exact_uint8_grid(rng.normal(size=(96, 16)).astype(np.float32)) is None
+
+    stats = to_int8_storage(src, dst, min_size=256)
+    before = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(src)).graph.initializer}
+    m = onnx.load(str(dst))
+    onnx.checker.check_model(m)
+    after = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    dq = [n for n in m.graph.node if n.op_type == "DequantizeLinear"]
+    assert len(dq) == stats["weights"] >= 3, stats
+    for n in dq:
+        q, scale, zero = (after[x] for x in n.input)
+        axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+        shape = [1] * q.ndim
+        if scale.ndim:
+            shape[axis] = -1
+        back = (q.astype(np.float32) - zero.astype(np.float32).reshape(shape)) * scale.reshape(shape)
+        w = before[n.output[0]]
+        limit = 1e-5 * np.abs(w).max() if q.dtype == np.uint8 else 0.5 * float(scale.max()) + 1e-7
+        assert np.abs(back - w).max() <= limit, (n.output[0], float(np.abs(back - w).max()), limit)
+    untouched = set(before) - {n.output[0] for n in dq}
+    assert all(np.array_equal(before[k], after[k]) for k in untouched)
+    print(f"int8 storage: {stats['weights']} weights in 8 bits ({stats['exact']} exact), "
+          f"{src.stat().st_size / 1e3:.0f} kB -> {dst.stat().st_size / 1e3:.0f} kB")
 
 
 def loss_checks() -> None:

@@ -8,6 +8,7 @@ import { ingestFiles } from '../features/layers/ingest';
 import { filesFromDataTransfer } from '../features/layers/fileDrop';
 import { ModelsPanel, ModelsStatusBadge } from '../features/models';
 import { SearchPanel } from '../features/search/SearchPanel';
+import { FindLikeRegionButton } from '../features/search/FindLikeRegion';
 import { DetectPanel } from '../features/detect/DetectPanel';
 import { CaptionPanel } from '../features/caption/CaptionPanel';
 import { AskOverlay } from '../features/caption/AskBox';
@@ -63,7 +64,10 @@ export function App() {
   return (
     <div className="app">
       <MapView controller={controller} />
-      <AskOverlay controller={controller} />
+      <AskOverlay
+        controller={controller}
+        regionActions={(imageId, window) => <FindLikeRegionButton imageId={imageId} window={window} onDone={() => setTab('search')} />}
+      />
       <FrameBanner controller={controller} nameOf={(id) => useLayersStore.getState().images.find((i) => i.id === id)?.name} />
       <aside className="side-panel" aria-label="Side panel">
         <header className="brand">

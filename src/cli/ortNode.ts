@@ -5,10 +5,11 @@ import * as ort from 'onnxruntime-node';
 import { onnxFile, type ModelEntry } from '../core/models/manifest';
 import type { TensorData, TensorDtype, TensorMap } from '../core/models/tensor';
 import { modelsDir } from './paths';
+import { SESSION_CONFIG } from '../runtime/sessionConfig';
 
 export async function createNodeSession(entry: ModelEntry, dir = modelsDir): Promise<ort.InferenceSession> {
   const file = path.join(dir, onnxFile(entry).path);
-  return ort.InferenceSession.create(readFileSync(file), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  return ort.InferenceSession.create(readFileSync(file), { executionProviders: ['cpu'], logSeverityLevel: 3, extra: SESSION_CONFIG });
 }
 
 export async function runNodeSession(session: ort.InferenceSession, feeds: TensorMap): Promise<TensorMap> {

@@ -7,6 +7,7 @@ import { zeroTensor, type TensorData, type TensorDtype, type TensorMap } from '.
 import type { Backend } from './backendPreference';
 import { ortFor, type Ort } from './ort';
 import { SerialQueue } from './serialQueue';
+import { SESSION_CONFIG } from './sessionConfig';
 
 type OrtTensor = InstanceType<Ort['Tensor']>;
 type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
@@ -34,6 +35,7 @@ export class ModelSession {
       executionProviders: [backend],
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      extra: SESSION_CONFIG,
     });
     const missing = entry.inputs.map((s) => s.name).filter((n) => !session.inputNames.includes(n));
     if (missing.length) {

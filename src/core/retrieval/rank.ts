@@ -1,3 +1,6 @@
+import { windowsOverlap } from '../raster/tiler';
+import type { PixelWindow } from '../raster/types';
+
 /** A ranked hit: row index into the vector matrix and its cosine similarity. */
 export interface Hit {
   index: number;
@@ -51,4 +54,19 @@ export function normaliseRows(vectors: Float32Array, dim: number): Float32Array 
     if (norm > 0) for (let d = 0; d < dim; d++) vectors[base + d] /= norm;
   }
   return vectors;
+}
+
+/** A row of an index over image windows: which image, which full-res pixel window. */
+export interface WindowRow {
+  imageId: string;
+  window: PixelWindow;
+}
+
+/**
+ * `accept` for an image → image query with `source` as its example: every row except the
+ * windows of the source's image that overlap it (itself included), which share its pixels and
+ * would crowd out other places.
+ */
+export function otherPlaces(rows: readonly WindowRow[], source: WindowRow): (row: number) => boolean {
+  return (row) => !(rows[row].imageId === source.imageId && windowsOverlap(rows[row].window, source.window));
 }

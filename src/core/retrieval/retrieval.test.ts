@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseRows, rowOf, topK } from './rank';
+import { normaliseRows, otherPlaces, rowOf, topK } from './rank';
 import { classPrecisionAtK, recallAtK } from './recall';
 import { meanOfViews } from './embed';
 
@@ -37,6 +37,30 @@ describe('topK', () => {
 
   it('refuses a query of the wrong size', () => {
     expect(() => topK(new Float32Array(4), 2, new Float32Array(3), 1)).toThrow(/dimensions/);
+  });
+});
+
+describe('otherPlaces', () => {
+  const tile = (imageId: string, x: number, y: number) => ({ imageId, window: { x, y, width: 256, height: 256 } });
+  // Tiles of 256 px with 32 px overlap in image a; one whole picture b with the same pixel window as a's first tile.
+  const rows = [tile('a', 0, 0), tile('a', 224, 0), tile('a', 448, 0), tile('a', 0, 224), tile('b', 0, 0)];
+
+  it('leaves out the source window and the windows of its image that overlap it, not other images', () => {
+    const accept = otherPlaces(rows, rows[0]);
+    expect(rows.map((_, r) => accept(r))).toEqual([false, false, true, false, true]);
+  });
+
+  it('handles a region that is not an indexed window', () => {
+    const region = { imageId: 'a', window: { x: 300, y: 10, width: 100, height: 100 } };
+    const accept = otherPlaces(rows, region);
+    expect(rows.map((_, r) => accept(r))).toEqual([true, false, true, true, true]);
+  });
+
+  it('drives topK: the source never comes back, the next best does', () => {
+    const dim = 2;
+    const vectors = normaliseRows(new Float32Array([1, 0, 0.9, 0.1, 0, 1, 0.95, 0.05, 0.8, 0.2]), dim);
+    const hits = topK(vectors, dim, rowOf(vectors, dim, 0), 5, otherPlaces(rows, rows[0]));
+    expect(hits.map((h) => h.index)).toEqual([4, 2]);
   });
 });
 

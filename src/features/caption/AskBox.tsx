@@ -1,12 +1,14 @@
 /**
  * Click-to-ask: a single click on the map opens this box anchored at the point (an OpenLayers
- * overlay); the dashed square on the map is the region the model sees.
+ * overlay); the dashed square on the map is the region the model sees. Other features may offer
+ * their own actions on that region (`regionActions`), so this box does not depend on them.
  */
-import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 import Overlay from 'ol/Overlay';
 import type { MapController } from '../../map/mapController';
 import { MAX_INSTRUCTION_CHARS } from '../../core/caption/pipeline';
+import { windowKey, type PixelWindow } from '../../core/raster/types';
 import { useLayersStore } from '../layers/layersStore';
 import { CaptionDetails } from './CaptionDetails';
 import { REGION_SIZES, regionWindow, SUGGESTED_QUESTIONS, useCaptionStore } from './captionStore';
@@ -30,7 +32,10 @@ function useOverlay(controller: MapController): HTMLDivElement {
   return element;
 }
 
-function AskContent({ controller }: { controller: MapController }) {
+/** Extra buttons shown for the picked region, given its image and full-res pixel window. */
+export type RegionActions = (imageId: string, window: PixelWindow) => ReactNode;
+
+function AskContent({ controller, regionActions }: { controller: MapController; regionActions?: RegionActions }) {
   const s = useCaptionStore();
   const image = useLayersStore((st) => st.images.find((i) => i.id === s.ask?.imageId));
   const [question, setQuestion] = useState('');
@@ -65,7 +70,7 @@ function AskContent({ controller }: { controller: MapController }) {
   };
 
   return (
-    <div className="ask-box" data-testid="ask-box" role="dialog" aria-label="Ask about this spot">
+    <div className="ask-box" data-testid="ask-box" data-window={windowKey(window)} role="dialog" aria-label="Ask about this spot">
       <div className="ask-head">
         <strong>Ask about this spot</strong>
         <button className="close" aria-label="Close" onClick={() => s.closeAsk(controller)}>
@@ -86,6 +91,7 @@ function AskContent({ controller }: { controller: MapController }) {
         </select>{' '}
         → the model sees {window.width}×{window.height} px at 224×224
       </label>
+      {regionActions && <div className="region-actions">{regionActions(ask.imageId, window)}</div>}
       <form onSubmit={onSubmit}>
         <input aria-label="Question" data-testid="ask-input" value={question} placeholder="e.g. how many cars are there?" onChange={(e) => setQuestion(e.target.value)} />
         <button type="submit" data-testid="ask-submit">
@@ -136,7 +142,7 @@ function AskContent({ controller }: { controller: MapController }) {
   );
 }
 
-export function AskOverlay({ controller }: { controller: MapController }) {
+export function AskOverlay({ controller, regionActions }: { controller: MapController; regionActions?: RegionActions }) {
   const element = useOverlay(controller);
-  return createPortal(<AskContent controller={controller} />, element);
+  return createPortal(<AskContent controller={controller} regionActions={regionActions} />, element);
 }

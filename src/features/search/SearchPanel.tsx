@@ -107,9 +107,9 @@ export function SearchPanel({ controller }: { controller: MapController }) {
     const rows = exportRows(s.hits, images);
     if (kind === 'csv') download('rslens-search.csv', toCsv(rows), 'text/csv');
     else {
-      // A "Similar" query is described by its source window (the same fields as a result, without a score).
-      const source = s.similarTo && (({ score: _score, ...where }) => where)(exportRows([{ item: s.similarTo, score: 0 }], images)[0]);
-      const query = source ? { similarTo: source } : s.query;
+      // An image → image query is described by its example's window (the same fields as a result, without a score).
+      const source = s.example && (({ score: _score, ...where }) => where)(exportRows([{ item: s.example.source, score: 0 }], images)[0]);
+      const query = source ? { similarTo: source, example: s.example!.kind } : s.query;
       download('rslens-search.json', JSON.stringify({ query, results: rows }, null, 2), 'application/json');
     }
   };
@@ -185,7 +185,7 @@ export function SearchPanel({ controller }: { controller: MapController }) {
       {s.queryNote && <p className="hint" data-testid="query-note">{s.queryNote}</p>}
       {s.timings && (
         <p className="hint" data-testid="search-timings">
-          {s.timings.embedMs !== null && `text ${s.timings.embedMs.toFixed(0)} ms · `}ranking {s.items.length} vectors {s.timings.rankMs.toFixed(1)} ms
+          {s.timings.embed && `${s.timings.embed.what} ${s.timings.embed.ms.toFixed(0)} ms · `}ranking {s.items.length} vectors {s.timings.rankMs.toFixed(1)} ms
         </p>
       )}
       {s.hits.length > 0 && (

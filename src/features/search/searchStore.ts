@@ -1,14 +1,15 @@
 /**
  * Search slice: an index of embeddings over the loaded images (whole images, or tiles of big
  * ones), persisted per file content and model version, and queries ranked against it: a text
- * (text tower) or an indexed item itself ("Similar": image → image in the same space).
+ * (text tower), or an example image: an indexed item ("Similar") or a region picked on the map,
+ * both image → image in the same space.
  */
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import { findModel } from '../../core/models/manifest';
-import { planTiles, windowsOverlap } from '../../core/raster/tiler';
-import { windowKey, type PixelWindow } from '../../core/raster/types';
-import { rowOf, topK } from '../../core/retrieval/rank';
+import { planTiles } from '../../core/raster/tiler';
+import type { PixelWindow } from '../../core/raster/types';
+import { otherPlaces, rowOf, topK } from '../../core/retrieval/rank';
 import { contentHash } from '../../io/contentHash';
 import { callModelWorker } from '../../workers/modelWorkers';
 import type { SearchWorkerApi } from '../../workers/searchWorkerApi';
@@ -34,6 +35,14 @@ export interface IndexedItem {
 export interface SearchHit {
   item: IndexedItem;
   score: number;
+}
+
+/** The example of an image → image query: an indexed item, or a region picked on the map. */
+export interface ExampleQuery {
+  kind: 'item' | 'region';
+  source: IndexedItem;
+  /** Its embedding, kept so the query can be answered again over a rebuilt index. */
+  vector: Float32Array;
 }
 
 export interface IndexProgress {
@@ -62,11 +71,11 @@ interface SearchState {
   tileSize: number;
   overlap: number;
   query: string;
-  /** The item of the last "Similar" query, or null when the hits answer the text query. */
-  similarTo: IndexedItem | null;
+  /** The example of the last image → image query, or null when the hits answer the text query. */
+  example: ExampleQuery | null;
   hits: SearchHit[];
-  /** embedMs is null for a "Similar" query: its vector is already in the index. */
-  timings: { embedMs: number | null; rankMs: number } | null;
+  /** embed is null for a "Similar" query: its vector is already in the index. */
+  timings: { embed: { what: 'text' | 'region'; ms: number } | null; rankMs: number } | null;
   queryNote: string | null;
 
   setTiling(tileSize: number, overlap: number): void;
@@ -75,6 +84,8 @@ interface SearchState {
   search(query: string): Promise<void>;
   /** Ranks the index by likeness to an indexed item (not itself, nor tiles overlapping it). */
   findSimilar(item: IndexedItem): void;
+  /** Embeds a window of a loaded image and ranks the index by likeness to it (nothing overlapping it). */
+  findLikeRegion(imageId: string, window: PixelWindow): Promise<void>;
   forgetImage(imageId: string): void;
 }
 
@@ -106,6 +117,13 @@ export function itemLabel(item: IndexedItem): string {
   return item.tile ? `${item.fileName} tile ${item.tile.col},${item.tile.row}` : item.fileName;
 }
 
+/** How the example of an image → image query is named: a region by its pixel window. */
+export function exampleLabel(example: ExampleQuery): string {
+  if (example.kind === 'item') return itemLabel(example.source);
+  const { x, y, width, height } = example.source.window;
+  return `the ${width}×${height} px region of ${example.source.fileName} at pixel ${x},${y}`;
+}
+
 function appendVectors(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length + b.length);
   out.set(a, 0);
@@ -124,7 +142,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
   tileSize: 512,
   overlap: 64,
   query: '',
-  similarTo: null,
+  example: null,
   hits: [],
   timings: null,
   queryNote: null,
@@ -195,10 +213,9 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     const cancelled = currentJob !== job;
     if (!cancelled) currentJob = null;
     set({ status: cancelled ? 'cancelled' : 'ready' });
-    // Answer the last query again over the new index (a "Similar" source is found by its window).
-    const source = get().similarTo;
-    const again = source && get().items.find((it) => it.imageId === source.imageId && windowKey(it.window) === windowKey(source.window));
-    if (again) get().findSimilar(again);
+    // Answer the last query again over the new index.
+    const example = get().example;
+    if (example && imageRegistry.get(example.source.imageId)) rankByExample(example, null);
     else if (get().query) await get().search(get().query);
   },
 
@@ -212,7 +229,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
 
   async search(query) {
     const trimmed = query.trim();
-    set({ query, similarTo: null });
+    set({ query, example: null });
     if (!trimmed) {
       set({ hits: [], queryNote: 'Type what to look for, e.g. "storage tanks beside a river".', timings: null });
       return;
@@ -230,7 +247,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
       const t0 = performance.now();
       const ranked = topK(vectors, dim, embedded.vectors, RESULT_COUNT);
       const rankMs = performance.now() - t0;
-      set({ hits: ranked.map((h) => ({ item: items[h.index], score: h.score })), timings: { embedMs: embedded.ms, rankMs }, queryNote: note });
+      set({ hits: ranked.map((h) => ({ item: items[h.index], score: h.score })), timings: { embed: { what: 'text', ms: embedded.ms }, rankMs }, queryNote: note });
     } catch (err) {
       set({ hits: [], queryNote: `Search failed: ${(err as Error).message}`, timings: null });
     }
@@ -243,17 +260,31 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
       set({ queryNote: `${itemLabel(item)} is no longer in the index.` });
       return;
     }
-    // Overlapping tiles of the same image share pixels: they would crowd out other places.
-    const accept = (r: number) => r !== row && !(items[r].imageId === item.imageId && windowsOverlap(items[r].window, item.window));
-    const t0 = performance.now();
-    const ranked = topK(vectors, dim, rowOf(vectors, dim, row), RESULT_COUNT, accept);
-    const rankMs = performance.now() - t0;
-    set({
-      similarTo: item,
-      hits: ranked.map((h) => ({ item: items[h.index], score: h.score })),
-      timings: { embedMs: null, rankMs },
-      queryNote: ranked.length ? `Most like ${itemLabel(item)} (image → image).` : `Nothing else in the index to compare ${itemLabel(item)} with.`,
-    });
+    rankByExample({ kind: 'item', source: item, vector: rowOf(vectors, dim, row).slice() }, null);
+  },
+
+  async findLikeRegion(imageId, window) {
+    const image = useLayersStore.getState().images.find((i) => i.id === imageId);
+    const handle = imageRegistry.get(imageId);
+    if (!image || !handle) return;
+    const source: IndexedItem = { imageId, fileName: image.name, window, tile: null };
+    const example: ExampleQuery = { kind: 'region', source, vector: new Float32Array(0) };
+    if (get().items.length === 0) {
+      set({ hits: [], example: null, timings: null, queryNote: 'Index the loaded images first (Search panel), then look for places like this region.' });
+      return;
+    }
+    set({ queryNote: `Embedding ${exampleLabel(example)}…` });
+    try {
+      await loadTowers();
+      const t0 = performance.now();
+      const result = await callModelWorker<Awaited<ReturnType<SearchWorkerApi['embedWindows']>>, SearchWorkerApi>('search', (w) =>
+        w.embedWindows(IMAGE_TOWER, handle.file, image.name, [window], `region-${Date.now()}`),
+      );
+      if (!imageRegistry.get(imageId)) return; // removed meanwhile
+      rankByExample({ ...example, vector: result.vectors }, performance.now() - t0);
+    } catch (err) {
+      set({ hits: [], example: null, timings: null, queryNote: `Search failed: ${(err as Error).message}` });
+    }
   },
 
   forgetImage(imageId) {
@@ -263,17 +294,32 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     const next = new Float32Array(keep.length * dim);
     keep.forEach((row, i) => next.set(rowOf(vectors, dim, row), i * dim));
     set((s) => {
-      const sourceGone = s.similarTo?.imageId === imageId;
+      const sourceGone = s.example?.source.imageId === imageId;
       return {
         items: keep.map((i) => items[i]),
         vectors: next,
         hits: sourceGone ? [] : s.hits.filter((h) => h.item.imageId !== imageId),
-        similarTo: sourceGone ? null : s.similarTo,
-        queryNote: sourceGone ? 'The image of the "Similar" query was removed.' : s.queryNote,
+        example: sourceGone ? null : s.example,
+        queryNote: sourceGone ? 'The image of the image → image query was removed.' : s.queryNote,
       };
     });
   },
 }));
+
+/** Ranks the index by likeness to an example; embedMs is the time to embed a region (null: none needed). */
+function rankByExample(example: ExampleQuery, embedMs: number | null): void {
+  const { items, vectors, dim } = useSearchStore.getState();
+  const t0 = performance.now();
+  const ranked = topK(vectors, dim, example.vector, RESULT_COUNT, otherPlaces(items, example.source));
+  const rankMs = performance.now() - t0;
+  const label = exampleLabel(example);
+  useSearchStore.setState({
+    example,
+    hits: ranked.map((h) => ({ item: items[h.index], score: h.score })),
+    timings: { embed: embedMs === null ? null : { what: 'region', ms: embedMs }, rankMs },
+    queryNote: ranked.length ? `Most like ${label} (image → image).` : `Nothing else in the index to compare ${label} with.`,
+  });
+}
 
 // Images removed from the map leave the index too.
 useLayersStore.subscribe((state, previous) => {

@@ -1,0 +1,76 @@
+/**
+ * The search towers ship with int8 weight storage (models/rslens/int8_storage.py), made from the
+ * float16 files kept beside them: both must embed real images and captions alike, through the
+ * app's own core code and session settings (onnxruntime-node).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { findModel, onnxFile, type ModelEntry } from '../core/models/manifest';
+import { embedTexts, embedWindows, type RunModel } from '../core/retrieval/embed';
+import { RetrievalTokenizer, type CompactVocab } from '../core/text/tokenizer';
+import { readImageFile } from './io/readImageFile';
+import { readManifest } from './manifestFiles';
+import { createNodeSession, runNodeSession } from './ortNode';
+import { modelsDir, sharedDir } from './paths';
+
+const val = readFileSync(path.join(sharedDir, 'data/rsicd/val.jsonl'), 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .slice(0, 6)
+  .map((l) => JSON.parse(l) as { image: string; captions: string[] });
+
+/** The same entry reading another ONNX file. */
+function withOnnx(entry: ModelEntry, file: string): ModelEntry {
+  return { ...entry, files: entry.files.map((f) => (f === onnxFile(entry) ? { ...f, path: file } : f)) };
+}
+
+async function runner(entry: ModelEntry): Promise<RunModel> {
+  const session = await createNodeSession(entry);
+  return (feeds) => runNodeSession(session, feeds);
+}
+
+function cosines(a: Float32Array, b: Float32Array, dim: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < a.length / dim; r++) {
+    let dot = 0;
+    for (let d = 0; d < dim; d++) dot += a[r * dim + d] * b[r * dim + d];
+    out.push(dot);
+  }
+  return out;
+}
+
+describe('int8 weight storage of the search towers', () => {
+  const manifest = readManifest();
+  const image = findModel(manifest, 'retrieval-image');
+  const text = findModel(manifest, 'retrieval-text');
+
+  it('is what the manifest ships', () => {
+    expect(onnxFile(image).path).toBe('retrieval/image-tower-int8.onnx');
+    expect(onnxFile(text).path).toBe('retrieval/text-tower-int8.onnx');
+  });
+
+  it('embeds real val images like the float16 image tower', async () => {
+    const [int8, fp16] = await Promise.all([runner(image), runner(withOnnx(image, 'retrieval/image-tower-fp16.onnx'))]);
+    const sims: number[] = [];
+    for (const item of val) {
+      const source = await readImageFile(path.join(sharedDir, 'data/rsicd', item.image));
+      const window = [{ x: 0, y: 0, width: source.info.width, height: source.info.height }];
+      const [a, b] = await Promise.all([embedWindows(image, source, window, int8), embedWindows(image, source, window, fp16)]);
+      sims.push(...cosines(a.vectors, b.vectors, a.dim));
+    }
+    console.log(`image tower int8 vs float16 cosine: min ${Math.min(...sims).toFixed(5)} over ${sims.length} val images`);
+    for (const s of sims) expect(s).toBeGreaterThan(0.995);
+  });
+
+  it('embeds real val captions like the float16 text tower', async () => {
+    const read = (role: string, name: string) => JSON.parse(readFileSync(path.join(modelsDir, text.files.find((f) => f.role === role && f.path.includes(name))!.path), 'utf8'));
+    const tokenizer = new RetrievalTokenizer(read('tokenizer', 'tokenizer.json') as object, read('config', 'tokenizer_config') as object, read('tokenizer', 'vocab') as CompactVocab);
+    const [int8, fp16] = await Promise.all([runner(text), runner(withOnnx(text, 'retrieval/text-tower-fp16.onnx'))]);
+    const captions = val.flatMap((v) => v.captions.slice(0, 2));
+    const [a, b] = await Promise.all([embedTexts(tokenizer, int8, captions), embedTexts(tokenizer, fp16, captions)]);
+    const sims = cosines(a.vectors, b.vectors, a.dim);
+    console.log(`text tower int8 vs float16 cosine: min ${Math.min(...sims).toFixed(5)} over ${sims.length} val captions`);
+    for (const s of sims) expect(s).toBeGreaterThan(0.995);
+  });
+});
