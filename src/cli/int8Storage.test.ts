@@ -3,8 +3,10 @@
  * float16 files kept beside them: both must embed real images and captions alike, through the
  * app's own core code and session settings (onnxruntime-node).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { findModel, onnxFile, type ModelEntry } from '../core/models/manifest';
 import { embedTexts, embedWindows, type RunModel } from '../core/retrieval/embed';
@@ -13,6 +15,7 @@ import { readImageFile } from './io/readImageFile';
 import { readManifest } from './manifestFiles';
 import { createNodeSession, runNodeSession } from './ortNode';
 import { modelsDir, sharedDir } from './paths';
+import { SESSION_CONFIG } from '../runtime/sessionConfig';
 
 const val = readFileSync(path.join(sharedDir, 'data/rsicd/val.jsonl'), 'utf8')
   .split('\n')
@@ -72,5 +75,33 @@ describe('int8 weight storage of the search towers', () => {
     const sims = cosines(a.vectors, b.vectors, a.dim);
     console.log(`text tower int8 vs float16 cosine: min ${Math.min(...sims).toFixed(5)} over ${sims.length} val captions`);
     for (const s of sims) expect(s).toBeGreaterThan(0.995);
+  });
+});
+
+describe('8-bit weight files at load', () => {
+  const files = readManifest()
+    .models.map((m) => onnxFile(m).path)
+    .filter((f) => f.includes('-int8.'));
+
+  /** The graph ORT runs after its optimisations, serialised: does it still dequantise on every run? */
+  async function optimisedKeepsDequantize(file: string, extra?: typeof SESSION_CONFIG): Promise<boolean> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rslens-opt-'));
+    try {
+      const out = path.join(dir, 'optimised.onnx');
+      await ort.InferenceSession.create(path.join(modelsDir, file), { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, optimizedModelFilePath: out, ...(extra && { extra }) });
+      return readFileSync(out).includes('DequantizeLinear');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('the manifest ships some', () => expect(files.length).toBeGreaterThanOrEqual(2));
+
+  it('with the app\'s session settings, ORT folds every DequantizeLinear into float32 weights once', async () => {
+    for (const file of files) expect(await optimisedKeepsDequantize(file, SESSION_CONFIG), file).toBe(false);
+  });
+
+  it('without them, ORT would keep dequantising on every run (why the setting exists)', async () => {
+    expect(await optimisedKeepsDequantize(files[0])).toBe(true);
   });
 });
