@@ -49,6 +49,9 @@ export class HitOutlineLayer {
     this.layer = new VectorLayer({
       source: this.source,
       zIndex: 95, // above detections, below the clicked-hit highlight
+      // Edge tiles of a big image are shifted inwards and can share a centre: overlapping rank labels
+      // would merge into one unreadable number, so the better-ranked one is kept (drawn last: on top).
+      declutter: true,
       style: (feature) => this.styleOf(feature as Feature<Polygon>),
       properties: { name: 'search-hits' },
     });
