@@ -222,6 +222,11 @@ test('a GeoTIFF is indexed as overlapping tiles; hits outline their tile; "Simil
   expect(covered).toBeGreaterThan(1);
   expect(likeRegion).toHaveLength(Math.min(20, tiles.length - covered));
   for (const key of likeRegion) expect(windowsOverlap(parse(key), region), key).toBe(false);
+  // The example can be shown again after browsing the hits.
+  await hits.first().getByRole('button', { name: /^Show / }).click();
+  await expect(page.getByTestId('map')).toHaveAttribute('data-highlight-window', likeRegion[0]);
+  await page.getByTestId('show-example').click();
+  await expect(page.getByTestId('map')).toHaveAttribute('data-highlight-window', `${region.x},${region.y},${region.width},${region.height}`);
   expect(errors).toEqual([]);
 });
 

@@ -182,7 +182,19 @@ export function SearchPanel({ controller }: { controller: MapController }) {
           Search
         </button>
       </form>
-      {s.queryNote && <p className="hint" data-testid="query-note">{s.queryNote}</p>}
+      {s.queryNote && (
+        <p className="hint" data-testid="query-note">
+          {s.queryNote}
+          {s.example && (
+            <>
+              {' '}
+              <button className="link" data-testid="show-example" onClick={() => controller.focusWindow(s.example!.source.imageId, s.example!.source.window)}>
+                Show it on the map
+              </button>
+            </>
+          )}
+        </p>
+      )}
       {s.timings && (
         <p className="hint" data-testid="search-timings">
           {s.timings.embed && `${s.timings.embed.what} ${s.timings.embed.ms.toFixed(0)} ms · `}ranking {s.items.length} vectors {s.timings.rankMs.toFixed(1)} ms

@@ -273,7 +273,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
       set({ hits: [], example: null, timings: null, queryNote: 'Index the loaded images first (Search panel), then look for places like this region.' });
       return;
     }
-    set({ queryNote: `Embedding ${exampleLabel(example)}…` });
+    set({ example: null, queryNote: `Embedding ${exampleLabel(example)}…` });
     try {
       await loadTowers();
       const t0 = performance.now();
