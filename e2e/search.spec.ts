@@ -47,6 +47,15 @@ test('text search over 60 validation images finds the airports; a reload restore
   expect(airports, `top 5: ${top5.join(', ')}`).toBeGreaterThanOrEqual(4);
   const scores = await hits.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-score'))));
   expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+  // "Show 20 more" extends the ranking without changing its head (no model run).
+  await page.getByTestId('more-hits').click();
+  await expect(hits).toHaveCount(40);
+  const longer = await hits.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-score'))));
+  expect(longer.slice(0, 20)).toEqual(scores);
+  expect([...longer].sort((a, b) => b - a)).toEqual(longer);
+  await page.getByTestId('more-hits').click();
+  await expect(hits).toHaveCount(60); // the whole index: nothing more to show
+  await expect(page.getByTestId('more-hits')).toHaveCount(0);
 
   // A 10,000-character query is cut, said so, and still answered.
   await page.getByLabel('Search query').fill('airport with planes '.repeat(500));

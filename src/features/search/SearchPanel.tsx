@@ -7,7 +7,7 @@ import type { MapController } from '../../map/mapController';
 import { imageRegistry } from '../layers/imageRegistry';
 import { useLayersStore } from '../layers/layersStore';
 import { download, exportRows, toCsv } from './exportHits';
-import { itemLabel, MAX_QUERY_CHARS, useSearchStore, type SearchHit } from './searchStore';
+import { itemLabel, MAX_QUERY_CHARS, RESULT_COUNT, useSearchStore, type SearchHit } from './searchStore';
 
 const THUMB = 96;
 
@@ -246,6 +246,11 @@ export function SearchPanel({ controller }: { controller: MapController }) {
               </li>
             ))}
           </ol>
+          {s.hits.length === s.resultCount && s.hits.length < s.items.length && (
+            <button className="more-hits" data-testid="more-hits" onClick={() => s.showMore()}>
+              Show {RESULT_COUNT} more
+            </button>
+          )}
         </>
       )}
     </div>

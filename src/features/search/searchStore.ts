@@ -21,7 +21,8 @@ import { cacheKey, vectorCache } from './vectorCache';
 export const IMAGE_TOWER = 'retrieval-image';
 export const TEXT_TOWER = 'retrieval-text';
 export const MAX_QUERY_CHARS = 1000;
-const RESULT_COUNT = 20;
+/** Hits a query shows at first, and how many more each "Show more" adds. */
+export const RESULT_COUNT = 20;
 
 /** One indexed item: a whole image or one tile of it. */
 export interface IndexedItem {
@@ -74,6 +75,10 @@ interface SearchState {
   /** The example of the last image → image query, or null when the hits answer the text query. */
   example: ExampleQuery | null;
   hits: SearchHit[];
+  /** How many hits the current query asks for (RESULT_COUNT, more after "Show more"). */
+  resultCount: number;
+  /** The embedding of the last text query, kept so "Show more" needs no second model run. */
+  textVector: Float32Array | null;
   /** embed is null for a "Similar" query: its vector is already in the index. */
   timings: { embed: { what: 'text' | 'region'; ms: number } | null; rankMs: number } | null;
   queryNote: string | null;
@@ -86,6 +91,8 @@ interface SearchState {
   findSimilar(item: IndexedItem): void;
   /** Embeds a window of a loaded image and ranks the index by likeness to it (nothing overlapping it). */
   findLikeRegion(imageId: string, window: PixelWindow): Promise<void>;
+  /** Extends the current query's hits by RESULT_COUNT more (no model run). */
+  showMore(): void;
   forgetImage(imageId: string): void;
 }
 
@@ -144,6 +151,8 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
   query: '',
   example: null,
   hits: [],
+  resultCount: RESULT_COUNT,
+  textVector: null,
   timings: null,
   queryNote: null,
 
@@ -229,7 +238,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
 
   async search(query) {
     const trimmed = query.trim();
-    set({ query, example: null });
+    set({ query, example: null, textVector: null, resultCount: RESULT_COUNT });
     if (!trimmed) {
       set({ hits: [], queryNote: 'Type what to look for, e.g. "storage tanks beside a river".', timings: null });
       return;
@@ -247,7 +256,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
       const t0 = performance.now();
       const ranked = topK(vectors, dim, embedded.vectors, RESULT_COUNT);
       const rankMs = performance.now() - t0;
-      set({ hits: ranked.map((h) => ({ item: items[h.index], score: h.score })), timings: { embed: { what: 'text', ms: embedded.ms }, rankMs }, queryNote: note });
+      set({ hits: ranked.map((h) => ({ item: items[h.index], score: h.score })), textVector: embedded.vectors, timings: { embed: { what: 'text', ms: embedded.ms }, rankMs }, queryNote: note });
     } catch (err) {
       set({ hits: [], queryNote: `Search failed: ${(err as Error).message}`, timings: null });
     }
@@ -260,6 +269,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
       set({ queryNote: `${itemLabel(item)} is no longer in the index.` });
       return;
     }
+    useSearchStore.setState({ resultCount: RESULT_COUNT });
     rankByExample({ kind: 'item', source: item, vector: rowOf(vectors, dim, row).slice() }, null);
   },
 
@@ -273,7 +283,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
       set({ hits: [], example: null, timings: null, queryNote: 'Index the loaded images first (Search panel), then look for places like this region.' });
       return;
     }
-    set({ example: null, queryNote: `Embedding ${exampleLabel(example)}…` });
+    set({ example: null, resultCount: RESULT_COUNT, queryNote: `Embedding ${exampleLabel(example)}…` });
     try {
       await loadTowers();
       const t0 = performance.now();
@@ -285,6 +295,15 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     } catch (err) {
       set({ hits: [], example: null, timings: null, queryNote: `Search failed: ${(err as Error).message}` });
     }
+  },
+
+  showMore() {
+    const { example, textVector, items, vectors, dim, resultCount } = get();
+    set({ resultCount: resultCount + RESULT_COUNT });
+    if (example) return rankByExample(example, null);
+    if (!textVector) return;
+    const ranked = topK(vectors, dim, textVector, resultCount + RESULT_COUNT);
+    set({ hits: ranked.map((h) => ({ item: items[h.index], score: h.score })) });
   },
 
   forgetImage(imageId) {
@@ -310,7 +329,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
 function rankByExample(example: ExampleQuery, embedMs: number | null): void {
   const { items, vectors, dim } = useSearchStore.getState();
   const t0 = performance.now();
-  const ranked = topK(vectors, dim, example.vector, RESULT_COUNT, otherPlaces(items, example.source));
+  const ranked = topK(vectors, dim, example.vector, useSearchStore.getState().resultCount, otherPlaces(items, example.source));
   const rankMs = performance.now() - t0;
   const label = exampleLabel(example);
   useSearchStore.setState({
