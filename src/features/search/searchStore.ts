@@ -269,7 +269,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
       set({ queryNote: `${itemLabel(item)} is no longer in the index.` });
       return;
     }
-    useSearchStore.setState({ resultCount: RESULT_COUNT });
+    set({ resultCount: RESULT_COUNT });
     rankByExample({ kind: 'item', source: item, vector: rowOf(vectors, dim, row).slice() }, null);
   },
 
