@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { findModel, onnxFile, type ModelEntry } from '../core/models/manifest';
+import { onnxFile, type ModelEntry } from '../core/models/manifest';
 import { embedTexts, embedWindows, type RunModel } from '../core/retrieval/embed';
-import { RetrievalTokenizer, type CompactVocab } from '../core/text/tokenizer';
+import { loadRetrieval } from './commands/evalRetrieval';
 import { readImageFile } from './io/readImageFile';
 import { readManifest } from './manifestFiles';
 import { createNodeSession, runNodeSession } from './ortNode';
@@ -44,17 +44,19 @@ function cosines(a: Float32Array, b: Float32Array, dim: number): number[] {
 }
 
 describe('int8 weight storage of the search towers', () => {
-  const manifest = readManifest();
-  const image = findModel(manifest, 'retrieval-image');
-  const text = findModel(manifest, 'retrieval-text');
+  // The towers as `eval retrieval` loads them from the manifest (the 8-bit files), loaded once.
+  let loaded: ReturnType<typeof loadRetrieval> | undefined;
+  const towers = () => (loaded ??= loadRetrieval());
 
-  it('is what the manifest ships', () => {
-    expect(onnxFile(image).path).toBe('retrieval/image-tower-int8.onnx');
-    expect(onnxFile(text).path).toBe('retrieval/text-tower-int8.onnx');
+  it('is what the manifest ships', async () => {
+    const { imageEntry, textEntry } = await towers();
+    expect(onnxFile(imageEntry).path).toBe('retrieval/image-tower-int8.onnx');
+    expect(onnxFile(textEntry).path).toBe('retrieval/text-tower-int8.onnx');
   });
 
   it('embeds real val images like the float16 image tower', async () => {
-    const [int8, fp16] = await Promise.all([runner(image), runner(withOnnx(image, 'retrieval/image-tower-fp16.onnx'))]);
+    const { imageEntry: image, runImage: int8 } = await towers();
+    const fp16 = await runner(withOnnx(image, 'retrieval/image-tower-fp16.onnx'));
     const sims: number[] = [];
     for (const item of val) {
       const source = await readImageFile(path.join(sharedDir, 'data/rsicd', item.image));
@@ -67,9 +69,8 @@ describe('int8 weight storage of the search towers', () => {
   });
 
   it('embeds real val captions like the float16 text tower', async () => {
-    const read = (role: string, name: string) => JSON.parse(readFileSync(path.join(modelsDir, text.files.find((f) => f.role === role && f.path.includes(name))!.path), 'utf8'));
-    const tokenizer = new RetrievalTokenizer(read('tokenizer', 'tokenizer.json') as object, read('config', 'tokenizer_config') as object, read('tokenizer', 'vocab') as CompactVocab);
-    const [int8, fp16] = await Promise.all([runner(text), runner(withOnnx(text, 'retrieval/text-tower-fp16.onnx'))]);
+    const { textEntry: text, tokenizer, runText: int8 } = await towers();
+    const fp16 = await runner(withOnnx(text, 'retrieval/text-tower-fp16.onnx'));
     const captions = val.flatMap((v) => v.captions.slice(0, 2));
     const [a, b] = await Promise.all([embedTexts(tokenizer, int8, captions), embedTexts(tokenizer, fp16, captions)]);
     const sims = cosines(a.vectors, b.vectors, a.dim);

@@ -9,7 +9,7 @@ import { create } from 'zustand';
 import { findModel } from '../../core/models/manifest';
 import { planTiles } from '../../core/raster/tiler';
 import type { PixelWindow } from '../../core/raster/types';
-import { otherPlaces, rowOf, topK } from '../../core/retrieval/rank';
+import { otherPlaces, rowOf, topK, type Hit } from '../../core/retrieval/rank';
 import { contentHash } from '../../io/contentHash';
 import { callModelWorker } from '../../workers/modelWorkers';
 import type { SearchWorkerApi } from '../../workers/searchWorkerApi';
@@ -129,6 +129,11 @@ export function exampleLabel(example: ExampleQuery): string {
   if (example.kind === 'item') return itemLabel(example.source);
   const { x, y, width, height } = example.source.window;
   return `the ${width}×${height} px region of ${example.source.fileName} at pixel ${x},${y}`;
+}
+
+/** Ranked rows of the index as hits. */
+function hitsOf(items: readonly IndexedItem[], ranked: readonly Hit[]): SearchHit[] {
+  return ranked.map((h) => ({ item: items[h.index], score: h.score }));
 }
 
 function appendVectors(a: Float32Array, b: Float32Array): Float32Array {
@@ -256,7 +261,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
       const t0 = performance.now();
       const ranked = topK(vectors, dim, embedded.vectors, RESULT_COUNT);
       const rankMs = performance.now() - t0;
-      set({ hits: ranked.map((h) => ({ item: items[h.index], score: h.score })), textVector: embedded.vectors, timings: { embed: { what: 'text', ms: embedded.ms }, rankMs }, queryNote: note });
+      set({ hits: hitsOf(items, ranked), textVector: embedded.vectors, timings: { embed: { what: 'text', ms: embedded.ms }, rankMs }, queryNote: note });
     } catch (err) {
       set({ hits: [], queryNote: `Search failed: ${(err as Error).message}`, timings: null });
     }
@@ -303,7 +308,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     if (example) return rankByExample(example, null);
     if (!textVector) return;
     const ranked = topK(vectors, dim, textVector, resultCount + RESULT_COUNT);
-    set({ hits: ranked.map((h) => ({ item: items[h.index], score: h.score })) });
+    set({ hits: hitsOf(items, ranked) });
   },
 
   forgetImage(imageId) {
@@ -334,7 +339,7 @@ function rankByExample(example: ExampleQuery, embedMs: number | null): void {
   const label = exampleLabel(example);
   useSearchStore.setState({
     example,
-    hits: ranked.map((h) => ({ item: items[h.index], score: h.score })),
+    hits: hitsOf(items, ranked),
     timings: { embed: embedMs === null ? null : { what: 'region', ms: embedMs }, rankMs },
     queryNote: ranked.length ? `Most like ${label} (image → image).` : `Nothing else in the index to compare ${label} with.`,
   });
