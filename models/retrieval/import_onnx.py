@@ -27,7 +27,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import onnx
@@ -101,7 +101,8 @@ def linear_layers(module: nn.Module) -> List[Linear]:
     return [m for m in module.modules() if isinstance(m, Linear)]
 
 
-def rebuild(image_onnx: Path, text_onnx: Path, n_members: int, tune_cut: int, text_heads: int) -> List[RetrievalModel]:
+def rebuild(image_onnx: Path, text_onnx: Path, n_members: int, tune_cut: Optional[int], text_heads: int) -> List[RetrievalModel]:
+    """tune_cut None: members without a tuned backbone copy (v0.2.0), all sharing the frozen backbone."""
     img, txt = Graph(image_onnx), Graph(text_onnx)
     t0 = txt.named("members.0.text.")
     vocab_size, width = t0["tok.weight"].shape
@@ -114,12 +115,14 @@ def rebuild(image_onnx: Path, text_onnx: Path, n_members: int, tune_cut: int, te
     tflite_stem = {k: v.clone() for k, v in members[0].image.stem.state_dict().items()}
 
     # image: shared frozen stem features[:cut], then each member's tuned copy and head, in trace order
+    cut = tune_cut if tune_cut is not None else len(members[0].image.stem)
     convs = img.weights_of("Conv")
-    i = load_convs(members[0].image.stem[:tune_cut], convs, 0)
+    i = load_convs(members[0].image.stem[:cut], convs, 0)
     for m in members[1:]:
         m.image.stem.load_state_dict(members[0].image.stem.state_dict())
     for m in members:
-        i = load_convs(m.image.tuned, convs, i)
+        if tune_cut is not None:
+            i = load_convs(m.image.tuned, convs, i)
     assert i == len(convs), (i, len(convs))
     mm = img.weights_of("MatMul")
     assert len(mm) == 3 * n_members, len(mm)
@@ -147,7 +150,7 @@ def rebuild(image_onnx: Path, text_onnx: Path, n_members: int, tune_cut: int, te
     # the mapping check: the rebuilt stem is the TFLite backbone, up to float16 storage (relative 2^-11)
     stem = members[0].image.stem.state_dict()
     worst = max(float(((stem[k] - v).abs() / (v.abs() + 1e-4)).max()) for k, v in tflite_stem.items()
-                if k.split(".")[0].isdigit() and int(k.split(".")[0]) < tune_cut and v.dtype.is_floating_point)
+                if k.split(".")[0].isdigit() and int(k.split(".")[0]) < cut and v.dtype.is_floating_point)
     assert worst < 1e-3, f"rebuilt stem differs from the TFLite backbone (relative {worst}): conv order mismatch"
     print(f"rebuilt {n_members} members; stem vs TFLite max relative difference {worst:.1e}")
     return [m.eval() for m in members]
@@ -188,7 +191,7 @@ def main(argv=None) -> int:
         return 2
     runs = args.runs.split(",")
     assert len(runs) == len(meta["members"]), f"{len(meta['members'])} members shipped, {len(runs)} runs given"
-    tune_cut = meta["members"][0]["tune_cut"]
+    tune_cut = meta["members"][0].get("tune_cut")  # absent before v0.3.0: no tuned copy
     members = rebuild(src / f"image-tower{args.suffix}.onnx", src / f"text-tower{args.suffix}.onnx",
                       len(runs), tune_cut, args.text_heads)
     cmd = "/usr/bin/python3 -m models.retrieval.import_onnx " + " ".join(argv if argv is not None else sys.argv[1:])

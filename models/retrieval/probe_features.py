@@ -36,6 +36,8 @@ from ..rslens.utils import log_to_file
 
 SETS = {"m224": (1280,), "m448": (1280,), "m448max": (1280,), "mid448": (608,), "g448": (1280, 7, 7),
         "yolox": (896,), "ycls": (160,)}
+# `extract224` (fast, 224 px only): other poolings of the same 7x7 grid as m224
+POOLS224 = {"m224max": (1280,), "m224gem": (1280,)}
 
 
 def probe_dir():
@@ -145,7 +147,46 @@ class ImageHead(nn.Module):
         return self.skip(x) + self.fc2(self.drop(F.gelu(self.fc1(x))))
 
 
-def probe(names, text: str, epochs: int, seed: int, feat_drop: float, train_limit=None) -> dict:
+def class_grouped_order(labels, group: int, gen: torch.Generator) -> torch.Tensor:
+    """An epoch's image order in which runs of `group` consecutive images share a scene class, so that
+    each batch holds many same-class negatives (group 1: a plain random order)."""
+    if group <= 1:
+        return torch.randperm(len(labels), generator=gen)
+    chunks = []
+    for c in sorted(set(labels)):
+        idx = torch.tensor([i for i, l in enumerate(labels) if l == c])
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        chunks += list(idx.split(group))
+    order = torch.randperm(len(chunks), generator=gen)
+    return torch.cat([chunks[int(k)] for k in order])
+
+
+def tfidf_vectors(captions) -> torch.Tensor:
+    """L2-normalised tf-idf word vectors of captions (words seen in >= 2 captions), float16 [N, V]."""
+    import re
+    from collections import Counter
+    toks = [re.findall(r"[a-z]+", c.lower()) for c in captions]
+    df = Counter(w for t in toks for w in set(t))
+    vocab = {w: i for i, w in enumerate(sorted(w for w, n in df.items() if n >= 2))}
+    idf = torch.tensor([math.log(len(toks) / df[w]) for w in sorted(vocab)])
+    out = torch.zeros(len(toks), len(vocab), dtype=torch.float16)
+    for r, t in enumerate(toks):
+        for w, n in Counter(t).items():
+            if w in vocab:
+                out[r, vocab[w]] = n * float(idf[vocab[w]])
+    return (out.float() / out.float().norm(dim=1, keepdim=True).clamp_min(1e-6)).half()
+
+
+def soft_info_nce(img, txt, logit_scale, text_sim, alpha: float, tau: float = 0.05) -> torch.Tensor:
+    """Symmetric InfoNCE whose targets spread `alpha` of the mass over the batch's captions by their
+    word similarity to the pair's own caption (near-identical captions are partly positives)."""
+    logits = logit_scale.exp().clamp(max=100.0) * img @ txt.t()
+    target = (1 - alpha) * torch.eye(len(img)) + alpha * torch.softmax(text_sim / tau, dim=1)
+    return 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.t().log_softmax(1)).sum(1).mean())
+
+
+def probe(names, text: str, epochs: int, seed: int, feat_drop: float, train_limit=None, class_group: int = 1,
+          soft: float = 0.0) -> dict:
     from .evaluate import recall_metrics
     from .losses import info_nce
     from .model import TextTower
@@ -162,6 +203,7 @@ def probe(names, text: str, epochs: int, seed: int, feat_drop: float, train_limi
     ids, mask = tokenize_split(tr, tok.max_length)
     ids, mask = ids.view(len(tr), 5, -1), mask.view(len(tr), 5, -1)
     vids, vmask = tokenize_split(va, tok.max_length)
+    tfidf = tfidf_vectors([c for it in tr for c in it.captions]).view(len(tr), 5, -1) if soft > 0 else None
     img = ImageHead(xtr.shape[1])
     txt = BowText(tok.vocab_size) if text == "bow" else TextTower(tok.vocab_size, tok.max_length, 256, 3, 4, 768, 256, 0.1)
     scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
@@ -174,7 +216,7 @@ def probe(names, text: str, epochs: int, seed: int, feat_drop: float, train_limi
     t0 = time.time()
     for ep in range(epochs):
         img.train(); txt.train()
-        perm = torch.randperm(len(tr), generator=gen)
+        perm = class_grouped_order([it.label for it in tr], class_group, gen)
         cap = torch.randint(5, (len(tr),), generator=gen)
         for s in range(spe):
             step = ep * spe + s
@@ -191,7 +233,11 @@ def probe(names, text: str, epochs: int, seed: int, feat_drop: float, train_limi
             same = (i_[:, None] == i_[None]).all(-1)
             same.fill_diagonal_(False)
             te = txt(i_, m_) if text == "bow" else _tt(txt, i_, m_)
-            loss = info_nce(F.normalize(img(x), dim=-1), F.normalize(te, dim=-1), scale, same)
+            if soft > 0:
+                v = tfidf[b, cap[b]].float()
+                loss = soft_info_nce(F.normalize(img(x), dim=-1), F.normalize(te, dim=-1), scale, v @ v.t(), soft)
+            else:
+                loss = info_nce(F.normalize(img(x), dim=-1), F.normalize(te, dim=-1), scale, same)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -233,22 +279,51 @@ def _tt(txt, ids, mask):
     return masked_mean(txt.tokens(ids, mask), mask.float())
 
 
+@torch.no_grad()
+def extract224(splits, batch: int = 32) -> None:
+    """Max and generalised-mean (p = 3) pooling of the 224-px grid, for every image of each split."""
+    torch.set_num_threads(2)
+    out = probe_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    mnv2 = mobilenet_v2_from_tflite(str(paths.mobilenet_tflite())).features.eval().to(memory_format=torch.channels_last)
+    for split in splits:
+        items = read_split(split)
+        arrs = {k: np.zeros((len(items),) + shp, np.float16) for k, shp in {**POOLS224, "m224": (1280,)}.items()}
+        t0 = time.time()
+        for s in range(0, len(items), batch):
+            idx = np.arange(s, min(len(items), s + batch))
+            u8 = torch.stack([load_image_uint8(paths.rsicd_dir() / items[i].image) for i in idx]).float()
+            g = mnv2(normalize_uint8(u8).contiguous(memory_format=torch.channels_last)).float()
+            arrs["m224"][idx] = g.mean((2, 3)).numpy()
+            arrs["m224max"][idx] = g.amax((2, 3)).numpy()
+            arrs["m224gem"][idx] = g.clamp_min(1e-6).pow(3).mean((2, 3)).pow(1 / 3).numpy()
+        for k, a in arrs.items():
+            np.save(out / f"{split}_{k}.npy", a)
+        (out / f"{split}.progress").write_text(str(len(items)))
+        print(f"{split}: {len(items)} images in {time.time() - t0:.0f}s", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("cmd", choices=("extract", "probe"))
+    ap.add_argument("cmd", choices=("extract", "extract224", "probe"))
     ap.add_argument("--splits", default="val,train")
     ap.add_argument("--sets", default="m224")
     ap.add_argument("--text", default="bow", choices=("bow", "transformer"))
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--feat-drop", type=float, default=0.0)
+    ap.add_argument("--class-group", type=int, default=1, help="batches built from runs of N same-class images")
+    ap.add_argument("--soft", type=float, default=0.0, help="soft targets: share of mass spread by caption tf-idf similarity")
     ap.add_argument("--train-limit", type=int, default=None, help="probe on the first N of the random train order")
     args = ap.parse_args()
     if args.cmd == "extract":
         extract(args.splits.split(","))
         return
-    res = probe(args.sets.split(","), args.text, args.epochs, args.seed, args.feat_drop, args.train_limit)
-    print(f"{args.sets} text={args.text} ep={args.epochs} seed={args.seed} fd={args.feat_drop}: "
+    if args.cmd == "extract224":
+        extract224(args.splits.split(","))
+        return
+    res = probe(args.sets.split(","), args.text, args.epochs, args.seed, args.feat_drop, args.train_limit, args.class_group, args.soft)
+    print(f"{args.sets} text={args.text} ep={args.epochs} seed={args.seed} fd={args.feat_drop} cg={args.class_group} soft={args.soft}: "
           + " ".join(f"{k} {v:.2f}" for k, v in res.items() if not isinstance(v, dict)))
     print(json.dumps({"sets": args.sets, "text": args.text, **res}))
 
