@@ -2,6 +2,8 @@
 
     /usr/bin/python3 -m models.retrieval.probe_features extract [--splits val,train]
     /usr/bin/python3 -m models.retrieval.probe_features probe --sets m224,m448 [--text bow|transformer]
+    /usr/bin/python3 -m models.retrieval.probe_features extract224   # 224 px only: m224, m224max, m224gem (~4 min)
+    ... probe --sets m224 [--class-group N] [--soft A --soft-tau T]   # same-class batches, tf-idf soft targets
 
 `extract` runs, once per RSICD image (original view), the frozen backbones at several input
 scales and stores pooled vectors (float16, models/cache/probe/<split>_<name>.npy):
@@ -177,7 +179,7 @@ def tfidf_vectors(captions) -> torch.Tensor:
     return (out.float() / out.float().norm(dim=1, keepdim=True).clamp_min(1e-6)).half()
 
 
-def soft_info_nce(img, txt, logit_scale, text_sim, alpha: float, tau: float = 0.05) -> torch.Tensor:
+def soft_info_nce(img, txt, logit_scale, text_sim, alpha: float, tau: float) -> torch.Tensor:
     """Symmetric InfoNCE whose targets spread `alpha` of the mass over the batch's captions by their
     word similarity to the pair's own caption (near-identical captions are partly positives)."""
     logits = logit_scale.exp().clamp(max=100.0) * img @ txt.t()
@@ -186,7 +188,7 @@ def soft_info_nce(img, txt, logit_scale, text_sim, alpha: float, tau: float = 0.
 
 
 def probe(names, text: str, epochs: int, seed: int, feat_drop: float, train_limit=None, class_group: int = 1,
-          soft: float = 0.0) -> dict:
+          soft: float = 0.0, soft_tau: float = 0.05) -> dict:
     from .evaluate import recall_metrics
     from .losses import info_nce
     from .model import TextTower
@@ -235,7 +237,7 @@ def probe(names, text: str, epochs: int, seed: int, feat_drop: float, train_limi
             te = txt(i_, m_) if text == "bow" else _tt(txt, i_, m_)
             if soft > 0:
                 v = tfidf[b, cap[b]].float()
-                loss = soft_info_nce(F.normalize(img(x), dim=-1), F.normalize(te, dim=-1), scale, v @ v.t(), soft)
+                loss = soft_info_nce(F.normalize(img(x), dim=-1), F.normalize(te, dim=-1), scale, v @ v.t(), soft, soft_tau)
             else:
                 loss = info_nce(F.normalize(img(x), dim=-1), F.normalize(te, dim=-1), scale, same)
             opt.zero_grad()
@@ -297,9 +299,13 @@ def extract224(splits, batch: int = 32) -> None:
             arrs["m224"][idx] = g.mean((2, 3)).numpy()
             arrs["m224max"][idx] = g.amax((2, 3)).numpy()
             arrs["m224gem"][idx] = g.clamp_min(1e-6).pow(3).mean((2, 3)).pow(1 / 3).numpy()
+        # m224 and the progress marker belong to `extract` when it has run: never overwrite them, so a
+        # half-done `extract` still reads as half done (the new pools cover every image either way)
         for k, a in arrs.items():
-            np.save(out / f"{split}_{k}.npy", a)
-        (out / f"{split}.progress").write_text(str(len(items)))
+            if k in POOLS224 or not (out / f"{split}_{k}.npy").exists():
+                np.save(out / f"{split}_{k}.npy", a)
+        if not (out / f"{split}.progress").exists():
+            (out / f"{split}.progress").write_text(str(len(items)))
         print(f"{split}: {len(items)} images in {time.time() - t0:.0f}s", flush=True)
 
 
@@ -314,6 +320,7 @@ def main() -> None:
     ap.add_argument("--feat-drop", type=float, default=0.0)
     ap.add_argument("--class-group", type=int, default=1, help="batches built from runs of N same-class images")
     ap.add_argument("--soft", type=float, default=0.0, help="soft targets: share of mass spread by caption tf-idf similarity")
+    ap.add_argument("--soft-tau", type=float, default=0.05, help="temperature of that spread")
     ap.add_argument("--train-limit", type=int, default=None, help="probe on the first N of the random train order")
     args = ap.parse_args()
     if args.cmd == "extract":
@@ -322,7 +329,7 @@ def main() -> None:
     if args.cmd == "extract224":
         extract224(args.splits.split(","))
         return
-    res = probe(args.sets.split(","), args.text, args.epochs, args.seed, args.feat_drop, args.train_limit, args.class_group, args.soft)
+    res = probe(args.sets.split(","), args.text, args.epochs, args.seed, args.feat_drop, args.train_limit, args.class_group, args.soft, args.soft_tau)
     print(f"{args.sets} text={args.text} ep={args.epochs} seed={args.seed} fd={args.feat_drop} cg={args.class_group} soft={args.soft}: "
           + " ".join(f"{k} {v:.2f}" for k, v in res.items() if not isinstance(v, dict)))
     print(json.dumps({"sets": args.sets, "text": args.text, **res}))
