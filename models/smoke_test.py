@@ -300,7 +300,41 @@ def locked_text_checks(members, ids: torch.Tensor, mask: torch.Tensor) -> None:
     loss = bank_i2t_loss(live, gallery[:2], torch.tensor([0, 2]), bank, bank_owner, key, log_scale.exp())
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(log_scale.grad) and torch.isfinite(live.grad).all(), "bank loss not finite"
+    bow_fusion_checks(rebuilt, ids, mask)
     print("locked text: stage-2 text side rebuilt from ONNX, same embeddings; same-text images masked")
+
+
+def bow_fusion_checks(primary, ids: torch.Tensor, mask: torch.Tensor) -> None:
+    """models.retrieval.bow_text: bigram buckets see word order and ignore padding; the fusion is the primary side
+    at weight 0 and unit-norm otherwise; it exports as one text-tower graph with the usual inputs and output."""
+    import onnx
+    from .rslens.onnx_export import export_onnx
+    from .retrieval.bow_text import BagOfWordsText, FusedText, bigram_buckets
+    from .retrieval.model import TextTowerExport
+    a, am = bigram_buckets(torch.tensor([[2, 7, 9, 3, 0]]), torch.tensor([[1, 1, 1, 1, 0]]), 8192)
+    b, _ = bigram_buckets(torch.tensor([[2, 9, 7, 3, 0]]), torch.tensor([[1, 1, 1, 1, 0]]), 8192)
+    assert am.tolist() == [[1, 1, 1, 0]] and a[0, 1] != b[0, 1], (a, b, am)
+    dim = primary.config["members"] * primary.config["member_dim"]
+    bow = BagOfWordsText(primary.config["vocab_size"], dim, width=32, buckets=64).eval()
+    with torch.no_grad():
+        want = primary.encode_text(ids, mask)
+        same = FusedText(primary, bow, 0.0).encode_text(ids, mask)
+        fused = FusedText(primary, bow, 1.0).eval()
+        got = fused.encode_text(ids, mask)
+        padded = bow.encode_text(torch.cat([ids, torch.zeros_like(ids[:, :3])], 1), torch.cat([mask, torch.zeros_like(mask[:, :3])], 1))
+    assert torch.allclose(same, want, atol=1e-6), "fusion at weight 0 is not the primary side"
+    assert torch.allclose(got.norm(dim=-1), torch.ones(len(got)), atol=1e-5) and not torch.allclose(got, want, atol=1e-3)
+    assert torch.allclose(padded, bow.encode_text(ids, mask), atol=1e-6), "padding changes the bag"
+    with tempfile.TemporaryDirectory() as td:
+        export_onnx(TextTowerExport(fused), (ids, mask), Path(td) / "fused.onnx", ["input_ids", "attention_mask"],
+                    ["embedding"], extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}})
+        g = onnx.load(str(Path(td) / "fused.onnx")).graph
+        from .retrieval.locked_text import shipped_text_model
+        again = shipped_text_model(Path(td) / "fused.onnx", heads=primary.config["heads"]).eval()
+    with torch.no_grad():  # a fused file still yields its primary side (locked_text --init shipped, fuse --primary)
+        assert torch.allclose(again.encode_text(ids, mask), want, atol=1e-5), "the primary does not rebuild from a fused file"
+    assert [i.name for i in g.input] == ["input_ids", "attention_mask"] and [o.name for o in g.output] == ["embedding"]
+    assert any(n.op_type == "Mod" for n in g.node), "the bigram hash is not in the graph"
 
 
 def locked_image_checks(members, pixels: torch.Tensor) -> None:

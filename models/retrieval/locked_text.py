@@ -5,6 +5,8 @@
     npx tsx models/retrieval/dump_embeddings.ts --jsonl ../shared/data/rsicd/val.jsonl \
         --views id,rot90 --out models/cache/locked/val --texts
     /usr/bin/python3 -m models.retrieval.locked_text --run-dir models/runs/lt-s0 --seed 0
+    /usr/bin/python3 -m models.retrieval.locked_text --arch bow --run-dir models/runs/lt/bow-s0 ...   # a bag of words (bow_text.py)
+    /usr/bin/python3 -m models.retrieval.locked_text fuse --run models/runs/lt/bow-s0   # fused with the shipped text side
 
 Why: the image tower is the expensive part of search (it runs on every indexed image), the text tower
 runs once per query. With the image side locked, its embeddings of every train image (8 dihedral
@@ -40,6 +42,7 @@ from ..rslens import paths
 from ..rslens.data import read_split
 from ..rslens.utils import count_params, get_device, load_checkpoint, log_to_file, rng_state, save_checkpoint, seed_everything
 from .evaluate import embed_texts, fmt, recall_metrics
+from .bow_text import BagOfWordsText, FusedText
 from .model import GatedAdapter, TextTower, masked_mean, matmul_t
 from .train import restore, tokenize_split, warmup_cosine, word_dropout
 from .vocab import load_tokenizer
@@ -87,8 +90,13 @@ def shipped_text_model(text_onnx: Path, heads: int = 4, dropout: float = 0.1) ->
     adapter, then the shared one. Shapes are asserted; the caller checks outputs against the graph."""
     from .import_onnx import Graph, _set, linear_layers
     g = Graph(text_onnx)
+    # a `fuse` export (m.primary. + m.secondary.): its primary (transformer) side is rebuilt, the bag is ignored
+    fused = any(k.startswith("m.secondary.") for k in g.values)
     # names: an ensemble export (members.K.text. / members.K.shared.) or a locked_text export (m.towers.K. / m.shared.K.)
-    if any(k.startswith("members.") for k in g.values):
+    if fused:
+        text_prefix, shared_prefix = "m.primary.towers.{}.", "m.primary.shared.{}."
+        n_members = len({k.split(".")[3] for k in g.values if k.startswith("m.primary.towers.")})
+    elif any(k.startswith("members.") for k in g.values):
         text_prefix, shared_prefix = "members.{}.text.", "members.{}.shared."
         n_members = len({k.split(".")[1] for k in g.values if k.startswith("members.")})
     else:
@@ -100,6 +108,10 @@ def shipped_text_model(text_onnx: Path, heads: int = 4, dropout: float = 0.1) ->
     adapters = any(k.startswith("adapters.") for k in t0)
     member_dim = int(g.named(shared_prefix.format(0))["up.bias"].shape[0]) if adapters else None
     mm = [w for (w,) in g.weights_of("MatMul")]
+    if fused:
+        # the bag comes after the primary in trace order; its MLP layers export as Gemm, its projection as the last MatMul
+        assert sum(n.op_type == "Gemm" for n in g.g.node) == 2, "unexpected fused text graph"
+        mm = mm[:-1]
     if member_dim is None:
         member_dim = int(mm[len(mm) // n_members - 1].shape[1])
     model = LockedTextModel(int(vocab_size), member_dim, n_members, int(t0["pos"].shape[0]), int(width), layers, heads,
@@ -132,6 +144,13 @@ def shipped_text_model(text_onnx: Path, heads: int = 4, dropout: float = 0.1) ->
                 _set(a.gate[0], mine[i], f"adapter {i} gate")
             _set(model.shared[k].gate[1], mine[-1], "shared text gate")
     return model
+
+
+def build_text_model(config: dict) -> nn.Module:
+    """A text model from a checkpoint's config: the transformer side (LockedTextModel) or the bag (--arch bow)."""
+    if config.get("arch") == "bow":
+        return BagOfWordsText(**config)
+    return LockedTextModel(**config)
 
 
 def load_dump(prefix: Path) -> Tuple[dict, np.ndarray, np.ndarray | None]:
@@ -265,6 +284,9 @@ def main(argv=None) -> int:
     ap.add_argument("--init-onnx", default=None,
                     help="text tower ONNX that --init shipped rebuilds (default models/retrieval/text-tower-fp16.onnx); "
                          "runs meant to be averaged into a soup must share it")
+    ap.add_argument("--arch", choices=("transformer", "bow"), default="transformer",
+                    help="--init scratch: a transformer tower, or a bag of words + hashed bigrams (bow_text.py)")
+    ap.add_argument("--buckets", type=int, default=8192, help="--arch bow: hashed bigram buckets")
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--heads", type=int, default=4)
@@ -310,11 +332,14 @@ def main(argv=None) -> int:
         init_onnx = Path(args.init_onnx) if args.init_onnx else HERE / "text-tower-fp16.onnx"
         model = shipped_text_model(init_onnx, args.heads, args.dropout).to(device)
         assert model.config["vocab_size"] == tok.vocab_size and model.config["members"] * model.config["member_dim"] == dim
+    elif args.arch == "bow":
+        model = BagOfWordsText(tok.vocab_size, dim, args.width, args.buckets, args.dropout).to(device)
     else:
         model = LockedTextModel(tok.vocab_size, dim, 1, tok.max_length, args.width, args.layers, args.heads, args.mlp,
                                 args.dropout).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "tok.weight" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "tok.weight" not in n)]
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}  # no weight decay on tables
+    decay = [p for p in model.parameters() if p.ndim >= 2 and id(p) not in embeddings]
+    no_decay = [p for p in model.parameters() if not (p.ndim >= 2 and id(p) not in embeddings)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
     log(f"args {vars(args)}; trainable parameters {count_params(model):,}")
     steps_per_epoch = math.ceil(len(captions) / args.batch)
@@ -373,13 +398,24 @@ def main(argv=None) -> int:
     return 0
 
 
+def export_text_onnx(model: nn.Module, out: Path, how: str) -> None:
+    """model.encode_text -> out/text-tower.onnx (float32, gitignored) and text-tower-fp16.onnx (the stored weights)."""
+    from ..rslens.onnx_export import export_onnx
+    from .fp16 import to_fp16_storage
+    from .model import TextTowerExport
+    tok = load_tokenizer()
+    texts = ["many planes are parked in an airport", "", "a big airport with many planes " * 10]
+    ids, mask = tok.batch(texts)
+    export_onnx(TextTowerExport(model), (ids, mask), out / "text-tower.onnx", ["input_ids", "attention_mask"], ["embedding"],
+                extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}},
+                doc="RS Lens retrieval text tower (CLIP BPE, compact vocab models/retrieval/vocab.json), " + how)
+    to_fp16_storage(out / "text-tower.onnx", out / "text-tower-fp16.onnx")
+
+
 def export_main(argv) -> int:
     """`locked_text export --run RUN [--out DIR]`: RUN's last checkpoint -> DIR/text-tower.onnx (float32,
     gitignored) and text-tower-fp16.onnx (the shipped storage); records the run in DIR/retrieval.json.
     The image tower is not touched. Check afterwards with dump_embeddings.ts --texts and `eval retrieval`."""
-    from ..rslens.onnx_export import export_onnx
-    from .fp16 import to_fp16_storage
-    from .model import TextTowerExport
     ap = argparse.ArgumentParser(prog="locked_text export")
     ap.add_argument("--run", required=True)
     ap.add_argument("--out", default=str(HERE))
@@ -387,17 +423,10 @@ def export_main(argv) -> int:
     run, out = Path(args.run), Path(args.out)
     ck = load_checkpoint(run / "last.pt")
     assert ck is not None, f"no checkpoint in {run}"
-    model = LockedTextModel(**ck["config"])
+    model = build_text_model(ck["config"])
     model.load_state_dict(ck["model"])
     model.eval()
-    tok = load_tokenizer()
-    texts = ["many planes are parked in an airport", "", "a big airport with many planes " * 10]
-    ids, mask = tok.batch(texts)
-    export_onnx(TextTowerExport(model), (ids, mask), out / "text-tower.onnx", ["input_ids", "attention_mask"], ["embedding"],
-                extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}},
-                doc="RS Lens retrieval text tower (CLIP BPE, compact vocab models/retrieval/vocab.json), "
-                    "trained against the locked image tower (models.retrieval.locked_text).")
-    to_fp16_storage(out / "text-tower.onnx", out / "text-tower-fp16.onnx")
+    export_text_onnx(model, out, "trained against the locked image tower (models.retrieval.locked_text).")
     meta_path = out / "retrieval.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     last = ck["history"][-1]
@@ -454,14 +483,14 @@ def soup_main(argv) -> int:
     val_img, vids, vmask, _ = val_set(dump)
     members = []
     for r, ck in zip(runs, cks):
-        m = LockedTextModel(**ck["config"])
+        m = build_text_model(ck["config"])
         m.load_state_dict(ck["model"])
         m.eval()
         members.append(m)
         log(f"{paths.rel(r)} | val {fmt(evaluate(m, val_img, vids, vmask, device))}")
     ens = F.normalize(sum(embed_sorted(m, vids, vmask, device) for m in members), dim=-1)
     log(f"embedding ensemble (not saved) | val {fmt(recall_metrics(matmul_t(val_img, ens).numpy()))}")
-    soup = LockedTextModel(**cks[0]["config"])
+    soup = build_text_model(cks[0]["config"])
     soup.load_state_dict(average_state_dicts([ck["model"] for ck in cks]))
     soup.eval()
     val = evaluate(soup, val_img, vids, vmask, device)
@@ -472,6 +501,76 @@ def soup_main(argv) -> int:
     return 0
 
 
+def fuse_main(argv) -> int:
+    """`locked_text fuse --run BOW_RUN [--weight 1.0] [--explore 0.5,2] [--export DIR]`: the transformer text side
+    (--primary, default models/retrieval/text-tower-fp16.onnx, rebuilt by shipped_text_model) fused with a second
+    tower trained against the same locked image tower: L2normalise(primary + w * second). Logs val recall of the
+    primary, the second tower and the fusion at --weight (the weight fixed in advance) and, marked as exploration,
+    at the --explore weights. --export writes the fusion as DIR/text-tower.onnx and DIR/text-tower-fp16.onnx (DIR
+    must not be models/retrieval: its text-tower-fp16.onnx stays the primary that training scripts read) and records
+    it in models/retrieval/retrieval.json; the app's file is then `int8_storage DIR/text-tower-fp16.onnx
+    models/retrieval/text-tower-int8.onnx`."""
+    ap = argparse.ArgumentParser(prog="locked_text fuse")
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--weight", type=float, default=1.0)
+    ap.add_argument("--explore", default="", help="comma-separated weights, logged as exploration only")
+    ap.add_argument("--dump", default=None)
+    ap.add_argument("--primary", default=str(HERE / "text-tower-fp16.onnx"))
+    ap.add_argument("--export", default=None, metavar="DIR")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("RSLENS_THREADS", "2")))
+    device = torch.device("cpu")
+    run, primary_path = Path(args.run), Path(args.primary)
+    ck = load_checkpoint(run / "last.pt")
+    assert ck is not None, f"no checkpoint in {run}"
+    log = log_to_file(run / "fuse.log")
+    second = build_text_model(ck["config"])
+    second.load_state_dict(ck["model"])
+    second.eval()
+    primary = shipped_text_model(primary_path)
+    primary.eval()
+    dump = Path(args.dump) if args.dump else paths.cache_dir() / "locked"
+    val_img, vids, vmask, _ = val_set(dump)
+    a, b = embed_sorted(primary, vids, vmask, device), embed_sorted(second, vids, vmask, device)
+    score = lambda t: recall_metrics(matmul_t(val_img, t).numpy())
+    log(f"primary text side ({paths.rel(primary_path)}) | val {fmt(score(a))}")
+    log(f"{paths.rel(run)} (epoch {ck['epoch']}) alone | val {fmt(score(b))}")
+    fused = score(F.normalize(a + args.weight * b, dim=-1))
+    log(f"fused, w = {args.weight} (fixed in advance) | val {fmt(fused)}")
+    for w in [float(x) for x in args.explore.split(",") if x]:
+        log(f"exploration only, w = {w} | val {fmt(score(F.normalize(a + w * b, dim=-1)))}")
+    if not args.export:
+        return 0
+    out = Path(args.export)
+    assert out.resolve() != HERE.resolve(), "--export DIR must not be models/retrieval (its fp16 text tower is the primary)"
+    out.mkdir(parents=True, exist_ok=True)
+    model = FusedText(primary, second, args.weight).eval()
+    export_text_onnx(model, out, f"the transformer text side {paths.rel(primary_path)} fused with {paths.rel(run)}: "
+                                 f"L2normalise(primary + {args.weight} * second) (models.retrieval.locked_text fuse).")
+    meta_path = HERE / "retrieval.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["text_tower_fused"] = {
+        "what": "the transformer text side (text_tower_locked, text-tower-fp16.onnx) fused with a second text tower "
+                "trained against the same locked image tower: embedding = L2normalise(primary + weight * second)",
+        "primary": paths.rel(primary_path), "fused_export": paths.rel(out / "text-tower-fp16.onnx"),
+        "weight": args.weight, "second": {"run": paths.rel(run), "args": ck["args"], "config": ck["config"],
+                                           "epochs": ck["epoch"], "trainable_params": count_params(second)},
+        "val_metrics_pytorch": fused,
+        "commands": [f"/usr/bin/python3 -m models.retrieval.locked_text " + " ".join(
+                         f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
+                         for k, v in ck["args"].items() if v not in (None, False)),
+                     f"/usr/bin/python3 -m models.retrieval.locked_text fuse --run {paths.rel(run)} --weight {args.weight} "
+                     f"--export {paths.rel(out)}",
+                     f"/usr/bin/python3 -m models.rslens.int8_storage {paths.rel(out / 'text-tower-fp16.onnx')} "
+                     "models/retrieval/text-tower-int8.onnx"],
+    }
+    meta["val_metrics_pytorch"] = fused
+    drop_onnx_checks(meta)
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    log(f"exported {paths.rel(out / 'text-tower-fp16.onnx')}: the fusion at w = {args.weight}")
+    return 0
+
+
 if __name__ == "__main__":
-    sub = {"export": export_main, "soup": soup_main}.get(sys.argv[1] if len(sys.argv) > 1 else "")
+    sub = {"export": export_main, "soup": soup_main, "fuse": fuse_main}.get(sys.argv[1] if len(sys.argv) > 1 else "")
     sys.exit(sub(sys.argv[2:]) if sub else main())
