@@ -412,6 +412,13 @@ def export_text_onnx(model: nn.Module, out: Path, how: str) -> None:
     to_fp16_storage(out / "text-tower.onnx", out / "text-tower-fp16.onnx")
 
 
+def train_command(args: dict) -> str:
+    """The locked_text command line that a checkpoint's recorded args came from."""
+    return "/usr/bin/python3 -m models.retrieval.locked_text " + " ".join(
+        f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
+        for k, v in args.items() if v is not None and v is not False)  # not `v in (None, False)`: 0 == False
+
+
 def export_main(argv) -> int:
     """`locked_text export --run RUN [--out DIR]`: RUN's last checkpoint -> DIR/text-tower.onnx (float32,
     gitignored) and text-tower-fp16.onnx (the shipped storage); records the run in DIR/retrieval.json.
@@ -440,9 +447,7 @@ def export_main(argv) -> int:
                      "id,hflip,vflip,rot90,rot180,rot270,transpose,antitranspose --out models/cache/locked/train",
                      "npx tsx models/retrieval/dump_embeddings.ts --jsonl ../shared/data/rsicd/val.jsonl --views id,rot90 "
                      "--out models/cache/locked/val --texts",
-                     "/usr/bin/python3 -m models.retrieval.locked_text " + " ".join(
-                         f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
-                         for k, v in ck["args"].items() if v not in (None, False)),
+                     train_command(ck["args"]),
                      f"/usr/bin/python3 -m models.retrieval.locked_text export --run {paths.rel(run)}"],
     }
     meta["val_metrics_pytorch"] = last.get("val")
@@ -506,10 +511,10 @@ def fuse_main(argv) -> int:
     (--primary, default models/retrieval/text-tower-fp16.onnx, rebuilt by shipped_text_model) fused with a second
     tower trained against the same locked image tower: L2normalise(primary + w * second). Logs val recall of the
     primary, the second tower and the fusion at --weight (the weight fixed in advance) and, marked as exploration,
-    at the --explore weights. --export writes the fusion as DIR/text-tower.onnx and DIR/text-tower-fp16.onnx (DIR
-    must not be models/retrieval: its text-tower-fp16.onnx stays the primary that training scripts read) and records
-    it in models/retrieval/retrieval.json; the app's file is then `int8_storage DIR/text-tower-fp16.onnx
-    models/retrieval/text-tower-int8.onnx`."""
+    at the --explore weights. --export writes the fusion as DIR/text-tower.onnx and DIR/text-tower-fp16.onnx and
+    records it in DIR/retrieval.json (which must exist, as for `export`); the app's file is then `int8_storage
+    DIR/text-tower-fp16.onnx DIR/text-tower-int8.onnx`. The primary rebuilds from a fused file (shipped_text_model),
+    so DIR may be models/retrieval itself."""
     ap = argparse.ArgumentParser(prog="locked_text fuse")
     ap.add_argument("--run", required=True)
     ap.add_argument("--weight", type=float, default=1.0)
@@ -542,27 +547,24 @@ def fuse_main(argv) -> int:
     if not args.export:
         return 0
     out = Path(args.export)
-    assert out.resolve() != HERE.resolve(), "--export DIR must not be models/retrieval (its fp16 text tower is the primary)"
-    out.mkdir(parents=True, exist_ok=True)
+    meta_path = out / "retrieval.json"
+    assert meta_path.exists(), f"--export {out}: no retrieval.json there to record the fusion in"
     model = FusedText(primary, second, args.weight).eval()
     export_text_onnx(model, out, f"the transformer text side {paths.rel(primary_path)} fused with {paths.rel(run)}: "
                                  f"L2normalise(primary + {args.weight} * second) (models.retrieval.locked_text fuse).")
-    meta_path = HERE / "retrieval.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta["text_tower_fused"] = {
         "what": "the transformer text side (text_tower_locked, text-tower-fp16.onnx) fused with a second text tower "
                 "trained against the same locked image tower: embedding = L2normalise(primary + weight * second)",
-        "primary": paths.rel(primary_path), "fused_export": paths.rel(out / "text-tower-fp16.onnx"),
+        "primary": paths.rel(primary_path),
         "weight": args.weight, "second": {"run": paths.rel(run), "args": ck["args"], "config": ck["config"],
                                            "epochs": ck["epoch"], "trainable_params": count_params(second)},
         "val_metrics_pytorch": fused,
-        "commands": [f"/usr/bin/python3 -m models.retrieval.locked_text " + " ".join(
-                         f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
-                         for k, v in ck["args"].items() if v not in (None, False)),
+        "commands": [train_command(ck["args"]),
                      f"/usr/bin/python3 -m models.retrieval.locked_text fuse --run {paths.rel(run)} --weight {args.weight} "
                      f"--export {paths.rel(out)}",
                      f"/usr/bin/python3 -m models.rslens.int8_storage {paths.rel(out / 'text-tower-fp16.onnx')} "
-                     "models/retrieval/text-tower-int8.onnx"],
+                     f"{paths.rel(out / 'text-tower-int8.onnx')}"],
     }
     meta["val_metrics_pytorch"] = fused
     drop_onnx_checks(meta)
