@@ -310,12 +310,14 @@ def bow_fusion_checks(primary, ids: torch.Tensor, mask: torch.Tensor) -> None:
     import onnx
     from .rslens.onnx_export import export_onnx
     from .retrieval.bow_text import BagOfWordsText, FusedText, bigram_buckets
+    from .retrieval.locked_text import build_text_model, shipped_text_model
     from .retrieval.model import TextTowerExport
     a, am = bigram_buckets(torch.tensor([[2, 7, 9, 3, 0]]), torch.tensor([[1, 1, 1, 1, 0]]), 8192)
     b, _ = bigram_buckets(torch.tensor([[2, 9, 7, 3, 0]]), torch.tensor([[1, 1, 1, 1, 0]]), 8192)
     assert am.tolist() == [[1, 1, 1, 0]] and a[0, 1] != b[0, 1], (a, b, am)
     dim = primary.config["members"] * primary.config["member_dim"]
     bow = BagOfWordsText(primary.config["vocab_size"], dim, width=32, buckets=64).eval()
+    assert type(build_text_model(bow.config)) is BagOfWordsText, "a bag checkpoint's config does not rebuild a bag"
     with torch.no_grad():
         want = primary.encode_text(ids, mask)
         same = FusedText(primary, bow, 0.0).encode_text(ids, mask)
@@ -329,7 +331,6 @@ def bow_fusion_checks(primary, ids: torch.Tensor, mask: torch.Tensor) -> None:
         export_onnx(TextTowerExport(fused), (ids, mask), Path(td) / "fused.onnx", ["input_ids", "attention_mask"],
                     ["embedding"], extra_dynamic_axes={"input_ids": {1: "length"}, "attention_mask": {1: "length"}})
         g = onnx.load(str(Path(td) / "fused.onnx")).graph
-        from .retrieval.locked_text import shipped_text_model
         again = shipped_text_model(Path(td) / "fused.onnx", heads=primary.config["heads"]).eval()
     with torch.no_grad():  # a fused file still yields its primary side (locked_text --init shipped, fuse --primary)
         assert torch.allclose(again.encode_text(ids, mask), want, atol=1e-5), "the primary does not rebuild from a fused file"

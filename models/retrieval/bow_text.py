@@ -36,9 +36,8 @@ def bigram_buckets(input_ids: torch.Tensor, attention_mask: torch.Tensor, bucket
 
 class BagOfWordsText(nn.Module):
     def __init__(self, vocab_size: int, member_dim: int, width: int = 384, buckets: int = 8192, dropout: float = 0.1,
-                 members: int = 1, arch: str = "bow", init_temperature: float = 0.05):
+                 init_temperature: float = 0.05):
         super().__init__()
-        assert members == 1 and arch == "bow"
         self.config = dict(arch="bow", vocab_size=vocab_size, member_dim=member_dim, members=1, width=width,
                            buckets=buckets, dropout=dropout)
         self.buckets = buckets
@@ -67,7 +66,6 @@ class FusedText(nn.Module):
     def __init__(self, primary: nn.Module, secondary: nn.Module, weight: float = 1.0):
         super().__init__()
         self.primary, self.secondary, self.weight = primary, secondary, float(weight)
-        self.config = dict(primary.config, members=1, member_dim=primary.config["members"] * primary.config["member_dim"])
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         a = self.primary.encode_text(input_ids, attention_mask)

@@ -148,8 +148,8 @@ def shipped_text_model(text_onnx: Path, heads: int = 4, dropout: float = 0.1) ->
 
 def build_text_model(config: dict) -> nn.Module:
     """A text model from a checkpoint's config: the transformer side (LockedTextModel) or the bag (--arch bow)."""
-    if config.get("arch") == "bow":
-        return BagOfWordsText(**config)
+    if config.get("arch") == "bow":  # its config also records arch, and members = 1 for embed_sorted
+        return BagOfWordsText(**{k: v for k, v in config.items() if k not in ("arch", "members")})
     return LockedTextModel(**config)
 
 
