@@ -22,6 +22,7 @@ export function fileFromDisk(path: string, name = basename(path)): DropFile {
 /** Drops files on the page the way a browser does: a real `drop` DragEvent with a DataTransfer. */
 export async function dropFiles(page: Page, files: DropFile[]): Promise<void> {
   const payload = files.map((f) => ({ name: f.name, type: f.type ?? '', b64: Buffer.from(f.bytes).toString('base64') }));
+  await page.locator('html[data-drop-ready]').waitFor({ state: 'attached' }); // before it, a drop would be lost
   await page.evaluate((items) => {
     const transfer = new DataTransfer();
     for (const item of items) {

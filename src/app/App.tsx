@@ -45,7 +45,10 @@ function useWindowDrop(onFiles: (files: File[]) => void): boolean {
     window.addEventListener('dragleave', leave);
     window.addEventListener('dragover', over);
     window.addEventListener('drop', drop);
+    // Lets scripted drops (e2e, benchmarks) wait until a drop can no longer be lost: React mounts after `load`.
+    document.documentElement.dataset.dropReady = 'true';
     return () => {
+      delete document.documentElement.dataset.dropReady;
       window.removeEventListener('dragenter', enter);
       window.removeEventListener('dragleave', leave);
       window.removeEventListener('dragover', over);

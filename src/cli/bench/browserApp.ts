@@ -25,6 +25,7 @@ export async function withBrowserApp<T>(urlPath: string, body: (app: BrowserApp)
     await page.goto(new URL(urlPath, base).href);
     const dropFiles = async (paths: string[]) => {
       const payload = paths.map((p) => ({ name: path.basename(p), b64: readFileSync(p).toString('base64') }));
+      await page.locator('html[data-drop-ready]').waitFor({ state: 'attached' }); // before it, a drop would be lost
       await page.evaluate((items) => {
         const transfer = new DataTransfer();
         for (const item of items) transfer.items.add(new File([Uint8Array.from(atob(item.b64), (c) => c.charCodeAt(0))], item.name));
