@@ -112,12 +112,20 @@ test('text search over 60 validation images finds the airports; a reload restore
   await page.getByRole('button', { name: 'Search', exact: true }).click();
   await expect(page.getByTestId('search-timings')).toContainText('text');
   await expect(page.getByTestId('query-note')).toHaveCount(0);
+  const beforeReload = await rankingOf();
 
-  // Reload the page and the same files: vectors come back from IndexedDB, nothing re-embedded.
+  // Reload the page and the same files: vectors (and their hubness penalties) come back from
+  // IndexedDB, nothing re-embedded, and the same query ranks with the same scores.
   await page.reload();
   const restored = await loadAndIndex(page);
   await expect(restored).toHaveAttribute('data-restored', '60');
   await expect(restored).toHaveAttribute('data-embedded', '0');
+  await page.getByLabel('Search query').fill('many planes are parked in an airport');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expect(hits).toHaveCount(20);
+  const afterReload = await rankingOf();
+  expect(afterReload.map((h) => h[0])).toEqual(beforeReload.map((h) => h[0]));
+  afterReload.forEach((h, i) => expect(h[1]).toBeCloseTo(beforeReload[i][1], 5));
 
   // An image dropped after indexing is announced as not searchable yet; indexing again embeds only it.
   const extra = valImagesOf(['River'], 1)[0];
@@ -239,7 +247,7 @@ test('a GeoTIFF is indexed as overlapping tiles; hits outline their tile; "Simil
   expect(errors).toEqual([]);
 });
 
-test('WebGPU backend (SwiftShader): the two towers rank like WASM', async ({ browser }) => {
+test('WebGPU backend (SwiftShader): the two towers and the hubness model rank like WASM', async ({ browser }) => {
   test.setTimeout(480_000);
   const pair = valImagesOf(['Airport', 'Beach'], 1);
   /** Indexes the pair and runs one query on a backend, in its own context (own IndexedDB: nothing restored). */
@@ -263,7 +271,7 @@ test('WebGPU backend (SwiftShader): the two towers rank like WASM', async ({ bro
     await expect(hits).toHaveCount(2, { timeout: 120_000 });
     const ranked = await hits.evaluateAll((els) => els.map((e) => [e.getAttribute('data-file')!, Number(e.getAttribute('data-score'))] as const));
     await page.getByRole('tab', { name: 'models' }).click();
-    for (const id of ['retrieval-image', 'retrieval-text']) {
+    for (const id of ['retrieval-image', 'retrieval-text', 'retrieval-hubness']) {
       await expect(page.getByTestId(`model-${id}`).getByTestId('backend-badge')).toHaveAttribute('data-backend', backend);
     }
     expect(errors).toEqual([]);

@@ -104,6 +104,7 @@ def run() -> None:
     emb = model.encode_image(pixels).detach().numpy()
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     loss_checks()
+    hubness_checks()
     finetune_checks(pixels, ids, mask, tok.vocab_size)
     print(f"smoke test OK in {time.time() - t0:.1f}s")
 
@@ -381,6 +382,28 @@ def locked_image_checks(members, pixels: torch.Tensor) -> None:
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(img.grad).all() and float(loss) > 0, float(loss)
     print("locked image: stage-2 image heads rebuilt from ONNX, same embeddings; written weights load back")
+
+
+def hubness_checks() -> None:
+    """models.retrieval.hubness: the module is beta x the mean of the k largest bank cosines (the numpy
+    reference), and its int8 export holds the bank to within its per-caption rounding."""
+    from .rslens.int8_storage import to_int8_storage
+    from .retrieval.hubness import HubnessPenalty, dequantised_bank, penalties
+    g = torch.Generator().manual_seed(0)
+    bank = F.normalize(torch.randn(300, 16, generator=g), dim=-1)
+    emb = F.normalize(torch.randn(5, 16, generator=g), dim=-1)
+    module = HubnessPenalty(bank, k=7, beta=0.5)
+    want = penalties(emb.numpy(), bank.numpy(), 7, 0.5)
+    assert np.allclose(module(emb).detach().numpy(), want, atol=1e-6), "hubness module differs from its reference"
+    assert want.min() > 0 and want.max() <= 0.5
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, small = Path(tmp) / "h.onnx", Path(tmp) / "h8.onnx"
+        torch.onnx.export(module, (emb,), str(plain), input_names=["embedding"], output_names=["penalty"],
+                          dynamic_axes={"embedding": {0: "batch"}, "penalty": {0: "batch"}}, opset_version=17)
+        to_int8_storage(plain, small)
+        back = dequantised_bank(small)
+    assert back.shape == (300, 16) and np.abs(back - bank.numpy()).max() < 0.01, "int8 bank does not round-trip"
+    print("hubness: module = reference; int8 bank round-trips")
 
 
 def main() -> int:

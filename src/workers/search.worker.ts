@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import { exposeModelWorker, ModelWorkerHost } from './modelWorkerHost';
 import type { SearchWorkerApi, EmbedWindowsResult, TextEmbeddings } from './searchWorkerApi';
 import { RasterSourceCache } from './rasterSourceCache';
-import { embedWindows, embedTexts } from '../core/retrieval/embed';
+import { embedWindows, embedTexts, hubnessPenalties } from '../core/retrieval/embed';
 import { RetrievalTokenizer, type CompactVocab } from '../core/text/tokenizer';
 import type { PixelWindow } from '../core/raster/types';
 import type { TensorMap } from '../core/models/tensor';
@@ -61,6 +61,11 @@ class SearchWorkerHost extends ModelWorkerHost implements SearchWorkerApi {
     });
     this.cancelled.delete(jobId);
     return Comlink.transfer(result, [result.vectors.buffer as ArrayBuffer]);
+  }
+
+  async hubnessPenalties(modelId: string, vectors: Float32Array, dim: number): Promise<Float32Array> {
+    const penalties = await hubnessPenalties(this.runner(modelId), vectors, dim);
+    return Comlink.transfer(penalties, [penalties.buffer as ArrayBuffer]);
   }
 
   async cancel(jobId: string): Promise<void> {

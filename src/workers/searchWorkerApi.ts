@@ -13,5 +13,7 @@ export interface SearchWorkerApi extends ModelWorkerApi {
   embedTexts(modelId: string, texts: string[]): Promise<TextEmbeddings>;
   /** Embeds windows of a dropped file; stops early (cancelled: true) after cancel(jobId). */
   embedWindows(modelId: string, file: Blob, name: string, windows: PixelWindow[], jobId: string, onProgress?: (done: number) => void): Promise<EmbedWindowsResult>;
+  /** Hubness penalties ([n]) of image embeddings ([n × dim]) with the hubness model `modelId`. */
+  hubnessPenalties(modelId: string, vectors: Float32Array, dim: number): Promise<Float32Array>;
   cancel(jobId: string): Promise<void>;
 }

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { findModel, type ModelEntry } from '../../core/models/manifest';
-import { embedTexts, embedWindows, type RunModel } from '../../core/retrieval/embed';
+import { embedTexts, embedWindows, hubnessPenalties, type RunModel } from '../../core/retrieval/embed';
 import { topK } from '../../core/retrieval/rank';
 import { classPrecisionAtK, recallAtK } from '../../core/retrieval/recall';
 import { RetrievalTokenizer, type CompactVocab } from '../../core/text/tokenizer';
@@ -19,6 +19,7 @@ import { parseFlags } from '../flags';
 
 export const IMAGE_TOWER = 'retrieval-image';
 export const TEXT_TOWER = 'retrieval-text';
+export const HUBNESS = 'retrieval-hubness';
 
 /** Published RSICD results (mR, test split; ours are on the validation split). */
 const PUBLISHED = [
@@ -39,7 +40,8 @@ export async function loadRetrieval() {
   const manifest = readManifest();
   const imageEntry = findModel(manifest, IMAGE_TOWER);
   const textEntry = findModel(manifest, TEXT_TOWER);
-  const [imageSession, textSession] = await Promise.all([createNodeSession(imageEntry), createNodeSession(textEntry)]);
+  const hubnessEntry = findModel(manifest, HUBNESS);
+  const [imageSession, textSession, hubnessSession] = await Promise.all([createNodeSession(imageEntry), createNodeSession(textEntry), createNodeSession(hubnessEntry)]);
   const tokenizer = new RetrievalTokenizer(
     readJson<object>(textEntry, 'tokenizer', 'tokenizer.json'),
     readJson<object>(textEntry, 'config', 'tokenizer_config'),
@@ -47,7 +49,8 @@ export async function loadRetrieval() {
   );
   const runImage: RunModel = (feeds) => runNodeSession(imageSession, feeds);
   const runText: RunModel = (feeds) => runNodeSession(textSession, feeds);
-  return { imageEntry, textEntry, tokenizer, runImage, runText };
+  const runHubness: RunModel = (feeds) => runNodeSession(hubnessSession, feeds);
+  return { imageEntry, textEntry, hubnessEntry, tokenizer, runImage, runText, runHubness };
 }
 
 /** Embeds whole images from disk, one row per path (in order). */
@@ -90,7 +93,7 @@ export const evalRetrieval: Command = {
       .map((l) => JSON.parse(l) as { image: string; captions: string[] });
     if (flags.limit) records = records.slice(0, Number(flags.limit));
 
-    const { imageEntry, tokenizer, runImage, runText } = await loadRetrieval();
+    const { imageEntry, hubnessEntry, tokenizer, runImage, runText, runHubness } = await loadRetrieval();
     const t0 = performance.now();
     const images = await embedImageFiles(imageEntry, runImage, records.map((r) => path.join(base, r.image)), progress('images', records.length));
     const imageSeconds = (performance.now() - t0) / 1000;
@@ -106,8 +109,12 @@ export const evalRetrieval: Command = {
         similarity[i * captions.length + t] = s;
       }
     }
-    // raw float32 [images × captions], row-major: for offline analysis (e.g. re-ranking experiments)
+    // raw cosines, float32 [images × captions], row-major: for offline analysis (e.g. re-ranking experiments)
     if (flags.dump) writeFileSync(flags.dump, Buffer.from(similarity.buffer));
+    const plain = recallAtK(similarity, records.length, textImage);
+    // The app's scores: each image's hubness penalty subtracted (a constant per image, so image→text is unchanged).
+    const penalties = await hubnessPenalties(runHubness, images.vectors, images.dim);
+    for (let i = 0; i < records.length; i++) for (let t = 0; t < captions.length; t++) similarity[i * captions.length + t] -= penalties[i];
     const r = recallAtK(similarity, records.length, textImage);
     const ours = `RS Lens ${imageEntry.version} (this run: ${path.basename(jsonl)})`;
     printReport({
@@ -123,13 +130,18 @@ export const evalRetrieval: Command = {
         { key: 'mR', digits: 2 },
       ],
       rows: [
-        { method: ours, i2t_r1: r.imageToText.r1, i2t_r5: r.imageToText.r5, i2t_r10: r.imageToText.r10, t2i_r1: r.textToImage.r1, t2i_r5: r.textToImage.r5, t2i_r10: r.textToImage.r10, mR: r.meanRecall },
+        ...[
+          { method: ours, rep: r },
+          { method: `  the same without the hubness correction`, rep: plain },
+        ].map(({ method, rep }) => ({ method, i2t_r1: rep.imageToText.r1, i2t_r5: rep.imageToText.r5, i2t_r10: rep.imageToText.r10, t2i_r1: rep.textToImage.r1, t2i_r5: rep.textToImage.r5, t2i_r10: rep.textToImage.r10, mR: rep.meanRecall })),
         ...PUBLISHED.map((p) => ({ method: `${p.method} (published, test split)`, i2t_r1: null, i2t_r5: null, i2t_r10: null, t2i_r1: null, t2i_r5: null, t2i_r10: null, mR: p.mR })),
       ],
       metrics: {
         images: records.length,
         captions: captions.length,
         model: `${imageEntry.id}@${imageEntry.version}`,
+        hubness: `${hubnessEntry.id}@${hubnessEntry.version}`,
+        withoutHubness: { imageToText: plain.imageToText, textToImage: plain.textToImage, mR: plain.meanRecall },
         imageToText: r.imageToText,
         textToImage: r.textToImage,
         mR: r.meanRecall,

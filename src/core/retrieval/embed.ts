@@ -118,3 +118,21 @@ export async function embedTexts(tokenizer: RetrievalTokenizer, run: RunModel, t
   }
   return { vectors: concatRows(chunks, texts.length * dim), dim };
 }
+
+/**
+ * Hubness penalties of image embeddings ([n × dim] → [n]) with the hubness model (input
+ * "embedding", output "penalty"): what a text query's score of each image loses, so images
+ * that sit close to many captions stop crowding the top of unrelated queries.
+ */
+export async function hubnessPenalties(run: RunModel, vectors: Float32Array, dim: number, batchSize = 256): Promise<Float32Array> {
+  const rows = vectors.length / dim;
+  const out = new Float32Array(rows);
+  for (let start = 0; start < rows; start += batchSize) {
+    const n = Math.min(batchSize, rows - start);
+    const outputs = await run({ embedding: { dtype: 'float32', dims: [n, dim], data: vectors.slice(start * dim, (start + n) * dim) } });
+    const penalty = outputs.penalty;
+    if (!penalty || penalty.data.length !== n) throw new Error('The hubness model produced no "penalty" output of one value per image');
+    out.set(penalty.data as Float32Array, start);
+  }
+  return out;
+}

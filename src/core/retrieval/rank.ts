@@ -9,13 +9,15 @@ export interface Hit {
 
 /**
  * Top-k rows of `vectors` (row-major, `dim` columns, rows L2-normalised) by dot product
- * with `query`. Keeps a small sorted buffer instead of sorting all scores: 10,000×256
- * takes a few milliseconds. `accept`, when given, leaves out the rows it rejects (e.g. the
- * query image itself in an image→image search).
+ * with `query`, minus `offsets[row]` when given (a text query's hubness penalty per image).
+ * Keeps a small sorted buffer instead of sorting all scores: 10,000×256 takes a few
+ * milliseconds. `accept`, when given, leaves out the rows it rejects (e.g. the query image
+ * itself in an image→image search).
  */
-export function topK(vectors: Float32Array, dim: number, query: Float32Array, k: number, accept?: (row: number) => boolean): Hit[] {
+export function topK(vectors: Float32Array, dim: number, query: Float32Array, k: number, accept?: (row: number) => boolean, offsets?: Float32Array): Hit[] {
   if (query.length !== dim) throw new Error(`query has ${query.length} dimensions, index has ${dim}`);
   const rows = Math.floor(vectors.length / dim);
+  if (offsets && offsets.length !== rows) throw new Error(`${offsets.length} offsets for ${rows} rows`);
   const keep = Math.min(k, rows);
   const hits: Hit[] = [];
   for (let r = 0; r < rows; r++) {
@@ -23,6 +25,7 @@ export function topK(vectors: Float32Array, dim: number, query: Float32Array, k:
     let score = 0;
     const base = r * dim;
     for (let d = 0; d < dim; d++) score += vectors[base + d] * query[d];
+    if (offsets) score -= offsets[r];
     if (hits.length < keep) {
       hits.push({ index: r, score });
       if (hits.length === keep) hits.sort((a, b) => b.score - a.score);

@@ -28,6 +28,16 @@ describe('topK', () => {
     expect(topK(vectors, dim, query, 1000)).toHaveLength(rows);
   });
 
+  it('subtracts a per-row offset (the hubness penalty) from each score before ranking', () => {
+    const vectors = normaliseRows(new Float32Array([1, 0, 0.9, 0.1, 0, 1]), 2);
+    const query = new Float32Array([1, 0]);
+    expect(topK(vectors, 2, query, 3).map((h) => h.index)).toEqual([0, 1, 2]);
+    const hits = topK(vectors, 2, query, 3, undefined, new Float32Array([0.2, 0, 0]));
+    expect(hits.map((h) => h.index)).toEqual([1, 0, 2]);
+    expect(hits[1].score).toBeCloseTo(0.8);
+    expect(() => topK(vectors, 2, query, 1, undefined, new Float32Array(2))).toThrow(/offsets/);
+  });
+
   it('leaves out the rows that accept rejects, and still returns k', () => {
     const vectors = normaliseRows(new Float32Array([1, 0, 0.9, 0.1, 0, 1, -1, 0]), 2);
     const hits = topK(vectors, 2, rowOf(vectors, 2, 0), 2, (row) => row !== 0);

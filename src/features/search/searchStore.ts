@@ -16,10 +16,11 @@ import type { SearchWorkerApi } from '../../workers/searchWorkerApi';
 import { imageRegistry } from '../layers/imageRegistry';
 import { useLayersStore, type LoadedImage } from '../layers/layersStore';
 import { useModelsStore } from '../models/modelsStore';
-import { cacheKey, vectorCache } from './vectorCache';
+import { cacheKey, vectorCache, type CachedVectors } from './vectorCache';
 
 export const IMAGE_TOWER = 'retrieval-image';
 export const TEXT_TOWER = 'retrieval-text';
+export const HUBNESS = 'retrieval-hubness';
 export const MAX_QUERY_CHARS = 1000;
 /** Hits a query shows at first, and how many more each "Show more" adds. */
 export const RESULT_COUNT = 20;
@@ -66,6 +67,8 @@ interface SearchState {
   items: IndexedItem[];
   vectors: Float32Array;
   dim: number;
+  /** Per row of `vectors`: what a text query's score loses (hubness penalty; image → image queries ignore it). */
+  penalties: Float32Array;
   progress: IndexProgress | null;
   skipped: { fileName: string; reason: string }[];
   /** Tile side in full-res pixels for images larger than 1.5 tiles; overlap in pixels. */
@@ -105,18 +108,32 @@ export function windowsFor(image: LoadedImage, tileSize: number, overlap: number
   return planTiles(width, height, { tileSize, overlap }).tiles.map((t) => ({ window: t.window, tile: { col: t.col, row: t.row } }));
 }
 
-/** Loads both towers (once: later calls find them ready) and returns the image tower's version key. */
-async function loadTowers(): Promise<string> {
+/**
+ * Loads both towers and the hubness model (once: later calls find them ready); returns the image
+ * tower's version key (what stored vectors depend on) and the hubness model's (what stored penalties depend on).
+ */
+async function loadTowers(): Promise<{ modelKey: string; hubnessKey: string }> {
   const models = useModelsStore.getState();
   if (!models.manifest) await models.init();
   const manifest = useModelsStore.getState().manifest;
   if (!manifest) throw new Error(useModelsStore.getState().manifestError ?? 'model manifest unavailable');
-  for (const id of [IMAGE_TOWER, TEXT_TOWER]) {
+  for (const id of [IMAGE_TOWER, TEXT_TOWER, HUBNESS]) {
     const loaded = await useModelsStore.getState().ensureLoaded(id);
     if (!loaded) throw new Error(`Could not load model "${id}": ${useModelsStore.getState().models[id]?.error ?? 'unknown error'}`);
   }
-  const image = findModel(manifest, IMAGE_TOWER);
-  return `${image.id}@${image.version}`;
+  const key = (id: string) => {
+    const entry = findModel(manifest, id);
+    return `${entry.id}@${entry.version}`;
+  };
+  return { modelKey: key(IMAGE_TOWER), hubnessKey: key(HUBNESS) };
+}
+
+/** The cached record with penalties from the current hubness model (computed from its vectors when missing or stale: no re-embedding). */
+async function withPenalties(cached: CachedVectors, hubnessKey: string): Promise<{ record: CachedVectors; changed: boolean }> {
+  const rows = cached.vectors.length / Math.max(cached.dim, 1);
+  if (cached.penaltyModel === hubnessKey && cached.penalties?.length === rows) return { record: cached, changed: false };
+  const penalties = await callModelWorker<Float32Array, SearchWorkerApi>('search', (w) => w.hubnessPenalties(HUBNESS, cached.vectors, cached.dim));
+  return { record: { ...cached, penalties, penaltyModel: hubnessKey }, changed: true };
 }
 
 /** "airport_1.jpg" or "scene.tif tile 3,2": how a hit is named in notes and labels. */
@@ -149,6 +166,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
   items: [],
   vectors: new Float32Array(0),
   dim: 0,
+  penalties: new Float32Array(0),
   progress: null,
   skipped: [],
   tileSize: 512,
@@ -176,8 +194,9 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     const tiling = `t${tileSize}o${overlap}`;
     set({ status: 'loading-models', message: 'Loading the retrieval models…', skipped: [], hits: [] });
     let modelKey: string;
+    let hubnessKey: string;
     try {
-      modelKey = await loadTowers();
+      ({ modelKey, hubnessKey } = await loadTowers());
       await vectorCache.pruneOtherModels(modelKey);
     } catch (err) {
       set({ status: 'error', message: (err as Error).message });
@@ -189,7 +208,7 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     const job = `index-${Date.now()}`;
     currentJob = job;
     // Rebuild from scratch: items and vectors stay aligned row for row.
-    set({ status: 'indexing', message: null, items: [], vectors: new Float32Array(0), dim: 0, progress: { done: 0, total, startedAt: performance.now(), updatedAt: performance.now(), embedded: 0, restored: 0 } });
+    set({ status: 'indexing', message: null, items: [], vectors: new Float32Array(0), dim: 0, penalties: new Float32Array(0), progress: { done: 0, total, startedAt: performance.now(), updatedAt: performance.now(), embedded: 0, restored: 0 } });
     const bump = (patch: Partial<IndexProgress>) => set((s) => ({ progress: s.progress && { ...s.progress, ...patch, updatedAt: performance.now() } }));
 
     for (const { image, windows } of plans) {
@@ -208,11 +227,13 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
           );
           if (result.cancelled) break;
           cached = { windows: windows.map((p) => p.window), vectors: result.vectors, dim: result.dim };
-          await vectorCache.set(key, cached);
         }
+        const { record, changed } = await withPenalties(cached!, hubnessKey);
+        cached = record;
+        if (changed) await vectorCache.set(key, cached);
         if (currentJob !== job || !imageRegistry.get(image.id)) continue;
         const items = windows.map((p) => ({ imageId: image.id, fileName: image.name, window: p.window, tile: p.tile }));
-        set((s) => ({ items: [...s.items, ...items], vectors: appendVectors(s.vectors, cached!.vectors), dim: cached!.dim }));
+        set((s) => ({ items: [...s.items, ...items], vectors: appendVectors(s.vectors, cached!.vectors), penalties: appendVectors(s.penalties, cached!.penalties!), dim: cached!.dim }));
         const p = get().progress!;
         bump({
           done: base + windows.length,
@@ -257,9 +278,9 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     try {
       await loadTowers();
       const embedded = await callModelWorker<Awaited<ReturnType<SearchWorkerApi['embedTexts']>>, SearchWorkerApi>('search', (w) => w.embedTexts(TEXT_TOWER, [text]));
-      const { vectors, dim, items } = get();
+      const { vectors, dim, items, penalties } = get();
       const t0 = performance.now();
-      const ranked = topK(vectors, dim, embedded.vectors, RESULT_COUNT);
+      const ranked = topK(vectors, dim, embedded.vectors, RESULT_COUNT, undefined, penalties);
       const rankMs = performance.now() - t0;
       set({ hits: hitsOf(items, ranked), textVector: embedded.vectors, timings: { embed: { what: 'text', ms: embedded.ms }, rankMs }, queryNote: note });
     } catch (err) {
@@ -303,25 +324,27 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
   },
 
   showMore() {
-    const { example, textVector, items, vectors, dim, resultCount } = get();
+    const { example, textVector, items, vectors, dim, penalties, resultCount } = get();
     set({ resultCount: resultCount + RESULT_COUNT });
     if (example) return rankByExample(example, null);
     if (!textVector) return;
-    const ranked = topK(vectors, dim, textVector, resultCount + RESULT_COUNT);
+    const ranked = topK(vectors, dim, textVector, resultCount + RESULT_COUNT, undefined, penalties);
     set({ hits: hitsOf(items, ranked) });
   },
 
   forgetImage(imageId) {
-    const { items, vectors, dim } = get();
+    const { items, vectors, dim, penalties } = get();
     const keep = items.map((item, i) => (item.imageId === imageId ? -1 : i)).filter((i) => i >= 0);
     if (keep.length === items.length) return;
     const next = new Float32Array(keep.length * dim);
     keep.forEach((row, i) => next.set(rowOf(vectors, dim, row), i * dim));
+    const nextPenalties = Float32Array.from(keep, (row) => penalties[row]);
     set((s) => {
       const sourceGone = s.example?.source.imageId === imageId;
       return {
         items: keep.map((i) => items[i]),
         vectors: next,
+        penalties: nextPenalties,
         hits: sourceGone ? [] : s.hits.filter((h) => h.item.imageId !== imageId),
         example: sourceGone ? null : s.example,
         queryNote: sourceGone ? 'The image of the image → image query was removed.' : s.queryNote,

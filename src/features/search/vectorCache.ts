@@ -6,6 +6,9 @@ export interface CachedVectors {
   windows: PixelWindow[];
   vectors: Float32Array;
   dim: number;
+  /** Text-query hubness penalty per window, and the hubness model version that computed it (recomputed from the vectors when it differs). */
+  penalties?: Float32Array;
+  penaltyModel?: string;
 }
 
 const store = createStore('rslens-search-index', 'vectors');
