@@ -235,7 +235,10 @@ export function SearchPanel({ controller }: { controller: MapController }) {
                   <HitThumbnail hit={hit} />
                   <div>
                     <div className="layer-name">{hit.item.fileName}</div>
-                    <div className="layer-meta">
+                    <div
+                      className="layer-meta"
+                      title={s.example ? 'Score: cosine similarity to the example image' : "Score: cosine similarity to the query, minus this image's hubness penalty (images that match many captions rank lower for text)"}
+                    >
                       {hit.item.tile ? `tile ${hit.item.tile.col},${hit.item.tile.row}` : 'whole image'} · score {hit.score.toFixed(3)}
                     </div>
                   </div>
