@@ -61,7 +61,22 @@ test('text search over 60 validation images finds the airports; a reload restore
   await page.getByLabel('Search query').fill('airport with planes '.repeat(500));
   await page.getByRole('button', { name: 'Search', exact: true }).click();
   await expect(page.getByTestId('query-note')).toContainText('Query cut');
+  await expect(page.getByTestId('query-note')).toContainText('did not read the last');
   await expect(hits).toHaveCount(20);
+
+  // Words outside the vocabulary are named; a query of nothing but such words ranks nothing.
+  await page.getByLabel('Search query').fill('planes qwertyuiop');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expect(page.getByTestId('query-note')).toContainText('"qwertyuiop"');
+  await expect(hits).toHaveCount(20);
+  await page.getByLabel('Search query').fill('qwertyuiop zxcvbnmzx');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expect(page.getByTestId('query-note')).toContainText('does not know "qwertyuiop", "zxcvbnmzx"');
+  await expect(hits).toHaveCount(0);
+  await page.getByLabel('Search query').fill('many planes are parked in an airport');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expect(hits).toHaveCount(20);
+  await expect(page.getByTestId('query-note')).toHaveCount(0);
 
   // Clicking a hit shows that image's frame with the hit outlined; so does Enter on a focused hit.
   const map = page.getByTestId('map');

@@ -40,8 +40,10 @@ class SearchWorkerHost extends ModelWorkerHost implements SearchWorkerApi {
 
   async embedTexts(modelId: string, texts: string[]): Promise<TextEmbeddings> {
     const t0 = performance.now();
-    const result = await embedTexts(await this.tokenizer(modelId), this.runner(modelId), texts);
-    return Comlink.transfer({ ...result, ms: performance.now() - t0 }, [result.vectors.buffer as ArrayBuffer]);
+    const tokenizer = await this.tokenizer(modelId);
+    const result = await embedTexts(tokenizer, this.runner(modelId), texts);
+    const coverage = texts.map((t) => tokenizer.coverage(t));
+    return Comlink.transfer({ ...result, ms: performance.now() - t0, coverage }, [result.vectors.buffer as ArrayBuffer]);
   }
 
   async embedWindows(

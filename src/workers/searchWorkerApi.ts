@@ -1,11 +1,14 @@
 import type { ModelWorkerApi } from './modelWorkerApi';
 import type { PixelWindow } from '../core/raster/types';
 import type { EmbedWindowsResult, TextEmbeddingsResult } from '../core/retrieval/embed';
+import type { TextCoverage } from '../core/text/tokenizer';
 
 export type { EmbedWindowsResult };
 
 export interface TextEmbeddings extends TextEmbeddingsResult {
   ms: number;
+  /** Per text: the words the tokenizer could not read (outside the vocabulary, or past the length limit). */
+  coverage: TextCoverage[];
 }
 
 /** The search worker: the generic model API plus the two retrieval towers' jobs. */

@@ -8,6 +8,7 @@ import { latencyStats, type Benchmark } from './stats';
 import { withBrowserApp } from './browserApp';
 import { readManifest } from '../manifestFiles';
 import { findModel } from '../../core/models/manifest';
+import { IMAGE_TOWER } from '../../core/retrieval/modelIds';
 import { embedTexts, hubnessPenalties } from '../../core/retrieval/embed';
 
 function valImages(count: number): string[] {
@@ -23,7 +24,7 @@ export const rankBenchmark: Benchmark = {
   name: 'search-rank-10k',
   description: 'search: top-20 of 10,000 indexed vectors (the shipped embedding size) for one text query, hubness offsets included (the ranking after the text is embedded)',
   async run() {
-    const dim = Number(findModel(readManifest(), 'retrieval-image').outputs[0].shape[1]);
+    const dim = Number(findModel(readManifest(), IMAGE_TOWER).outputs[0].shape[1]);
     let seed = 1;
     const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
     const vectors = normaliseRows(Float32Array.from({ length: 10_000 * dim }, rand), dim);

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { findModel, type ModelEntry } from '../../core/models/manifest';
 import { embedTexts, embedWindows, hubnessPenalties, type RunModel } from '../../core/retrieval/embed';
+import { HUBNESS, IMAGE_TOWER, TEXT_TOWER } from '../../core/retrieval/modelIds';
 import { topK } from '../../core/retrieval/rank';
 import { classPrecisionAtK, recallAtK } from '../../core/retrieval/recall';
 import { RetrievalTokenizer, type CompactVocab } from '../../core/text/tokenizer';
@@ -17,9 +18,6 @@ import { EXIT_OK, EXIT_USAGE, type Command } from '../registry';
 import { printReport } from '../report';
 import { parseFlags } from '../flags';
 
-export const IMAGE_TOWER = 'retrieval-image';
-export const TEXT_TOWER = 'retrieval-text';
-export const HUBNESS = 'retrieval-hubness';
 
 /** Published RSICD results (mR, test split; ours are on the validation split). */
 const PUBLISHED = [

@@ -51,3 +51,36 @@ describe('RetrievalTokenizer parity with the Python training tokenizer', () => {
     expect(Array.from(b.attentionMask.slice(len, 2 * len)).every((m) => m === 1n)).toBe(true);
   });
 });
+
+describe('RetrievalTokenizer.coverage', () => {
+  it('per-word pieces add up to the pieces of the whole text (fixture sentences)', () => {
+    for (const c of fixture.cases.filter((x) => x.text.length < 1000)) {
+      const perWord = c.text.split(/\p{White_Space}+/u).reduce((n, w) => n + tokenizer.clipIds(w).length, 0);
+      expect(perWord, c.text).toBe(tokenizer.clipIds(c.text).length);
+    }
+  });
+
+  it('names the words outside the vocabulary, punctuation stripped', () => {
+    const unk = vocab.unk_id;
+    const cov = tokenizer.coverage('Storage tanks beside a river, qwertyuiop!');
+    expect(cov.unknownWords).toEqual(['qwertyuiop']);
+    expect(cov.knownWordCount).toBe(5);
+    expect(cov.ignoredWords).toEqual([]);
+    // the named word is exactly what encode() turns into unk
+    expect(tokenizer.encode('qwertyuiop')).toContain(unk);
+    expect(tokenizer.encode('storage tanks beside a river')).not.toContain(unk);
+  });
+
+  it('names the words past the length limit, which encode() drops', () => {
+    const words = Array.from({ length: 40 }, (_, i) => (i % 2 ? 'river' : 'bridge'));
+    const cov = tokenizer.coverage(words.join(' '));
+    expect(cov.knownWordCount).toBe(tokenizer.maxLength - 2);
+    expect(cov.ignoredWords).toHaveLength(40 - (tokenizer.maxLength - 2));
+    expect(tokenizer.encode(words.join(' '))).toEqual(tokenizer.encode(words.slice(0, tokenizer.maxLength - 2).join(' ')));
+  });
+
+  it('an empty or punctuation-only text has no words to report', () => {
+    expect(tokenizer.coverage('   ')).toEqual({ unknownWords: [], ignoredWords: [], knownWordCount: 0 });
+    expect(tokenizer.coverage(' ... !? ')).toEqual({ unknownWords: [], ignoredWords: [], knownWordCount: 0 });
+  });
+});

@@ -33,6 +33,16 @@ export interface EncodedBatch {
   dims: [number, number];
 }
 
+/** What of a text the model can read: words outside its vocabulary, and words past its length limit. */
+export interface TextCoverage {
+  /** Words (surrounding punctuation stripped) with at least one word piece outside the compact vocabulary. */
+  unknownWords: string[];
+  /** Words whose pieces all lie past the model's length limit, so the model never sees them. */
+  ignoredWords: string[];
+  /** Words read, in the vocabulary. */
+  knownWordCount: number;
+}
+
 const CLIP_BOS = '<|startoftext|>';
 const CLIP_EOS = '<|endoftext|>';
 
@@ -70,6 +80,35 @@ export class RetrievalTokenizer {
       .slice(0, this.maxLength - 2)
       .map((id) => this.compact.get(id) ?? this.vocab.unk_id);
     return [this.vocab.bos_id, ...body, this.vocab.eos_id];
+  }
+
+  /**
+   * Word-level coverage of `text` (for telling a user what the model could not read). Words are
+   * separated by Unicode White_Space (what the BPE treats as space; JS `\s` would also split at
+   * U+FEFF). The pre-tokeniser never joins pieces across it, so the per-word pieces add up to
+   * the pieces of the whole text (tested).
+   */
+  coverage(text: string): TextCoverage {
+    const unknownWords: string[] = [];
+    const ignoredWords: string[] = [];
+    let knownWordCount = 0;
+    let pieces = 0;
+    const room = this.maxLength - 2;
+    for (const raw of text.split(/\p{White_Space}+/u)) {
+      const ids = this.clipIds(raw);
+      if (ids.length === 0) continue;
+      const word = raw.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '');
+      if (!word) {
+        // punctuation alone is no word to report, but it takes room
+        pieces += ids.length;
+        continue;
+      }
+      if (pieces >= room) ignoredWords.push(word);
+      else if (ids.slice(0, room - pieces).some((id) => !this.compact.has(id))) unknownWords.push(word);
+      else knownWordCount++;
+      pieces += ids.length;
+    }
+    return { unknownWords, ignoredWords, knownWordCount };
   }
 
   /** Batch as int64 tensors padded to the longest sequence (input of text-tower.onnx). */

@@ -9,6 +9,8 @@ import { create } from 'zustand';
 import { findModel } from '../../core/models/manifest';
 import { planTiles } from '../../core/raster/tiler';
 import type { PixelWindow } from '../../core/raster/types';
+import { HUBNESS, IMAGE_TOWER, TEXT_TOWER } from '../../core/retrieval/modelIds';
+import type { TextCoverage } from '../../core/text/tokenizer';
 import { otherPlaces, rowOf, topK, type Hit } from '../../core/retrieval/rank';
 import { contentHash } from '../../io/contentHash';
 import { callModelWorker } from '../../workers/modelWorkers';
@@ -18,9 +20,6 @@ import { useLayersStore, type LoadedImage } from '../layers/layersStore';
 import { useModelsStore } from '../models/modelsStore';
 import { cacheKey, vectorCache, type CachedVectors } from './vectorCache';
 
-export const IMAGE_TOWER = 'retrieval-image';
-export const TEXT_TOWER = 'retrieval-text';
-export const HUBNESS = 'retrieval-hubness';
 export const MAX_QUERY_CHARS = 1000;
 /** Hits a query shows at first, and how many more each "Show more" adds. */
 export const RESULT_COUNT = 20;
@@ -134,6 +133,22 @@ async function withPenalties(cached: CachedVectors, hubnessKey: string): Promise
   if (cached.penaltyModel === hubnessKey && cached.penalties?.length === rows) return { record: cached, changed: false };
   const penalties = await callModelWorker<Float32Array, SearchWorkerApi>('search', (w) => w.hubnessPenalties(HUBNESS, cached.vectors, cached.dim));
   return { record: { ...cached, penalties, penaltyModel: hubnessKey }, changed: true };
+}
+
+const quoted = (words: string[], max = 8) =>
+  words.slice(0, max).map((w) => `"${w}"`).join(', ') + (words.length > max ? ` and ${words.length - max} more` : '');
+
+/** Why a query whose every word is outside the vocabulary gets no hits. */
+export function nothingReadable(coverage: TextCoverage): string {
+  return `The search model does not know ${quoted(coverage.unknownWords)}: its vocabulary is the words of aerial-image captions (RSICD), so there is nothing to rank by. Describe the scene instead, e.g. "storage tanks beside a river".`;
+}
+
+/** What the model could not read of a query it still answered, or null. */
+export function coverageNote(coverage: TextCoverage): string | null {
+  const parts: string[] = [];
+  if (coverage.unknownWords.length) parts.push(`Not in the search model's vocabulary (read as an unknown word): ${quoted(coverage.unknownWords)}.`);
+  if (coverage.ignoredWords.length) parts.push(`The model reads only the first few dozen word pieces; it did not read the last ${coverage.ignoredWords.length} word${coverage.ignoredWords.length > 1 ? 's' : ''} (from "${coverage.ignoredWords[0]}").`);
+  return parts.length ? parts.join(' ') : null;
 }
 
 /** "airport_1.jpg" or "scene.tif tile 3,2": how a hit is named in notes and labels. */
@@ -278,11 +293,18 @@ export const useSearchStore = create<SearchState>()((set, get) => ({
     try {
       await loadTowers();
       const embedded = await callModelWorker<Awaited<ReturnType<SearchWorkerApi['embedTexts']>>, SearchWorkerApi>('search', (w) => w.embedTexts(TEXT_TOWER, [text]));
+      const coverage = embedded.coverage[0];
+      if (coverage && coverage.knownWordCount === 0 && coverage.unknownWords.length > 0) {
+        // Nothing the model can read: any ranking would be noise dressed up as scores.
+        set({ hits: [], textVector: null, timings: null, queryNote: nothingReadable(coverage) });
+        return;
+      }
       const { vectors, dim, items, penalties } = get();
       const t0 = performance.now();
       const ranked = topK(vectors, dim, embedded.vectors, RESULT_COUNT, undefined, penalties);
       const rankMs = performance.now() - t0;
-      set({ hits: hitsOf(items, ranked), textVector: embedded.vectors, timings: { embed: { what: 'text', ms: embedded.ms }, rankMs }, queryNote: note });
+      const notes = [note, coverage && coverageNote(coverage)].filter(Boolean).join(' ');
+      set({ hits: hitsOf(items, ranked), textVector: embedded.vectors, timings: { embed: { what: 'text', ms: embedded.ms }, rankMs }, queryNote: notes || null });
     } catch (err) {
       set({ hits: [], queryNote: `Search failed: ${(err as Error).message}`, timings: null });
     }
