@@ -105,6 +105,7 @@ def run() -> None:
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     loss_checks()
     hubness_checks()
+    resolution_checks()
     finetune_checks(pixels, ids, mask, tok.vocab_size)
     print(f"smoke test OK in {time.time() - t0:.1f}s")
 
@@ -404,6 +405,32 @@ def hubness_checks() -> None:
         back = dequantised_bank(small)
     assert back.shape == (300, 16) and np.abs(back - bank.numpy()).max() < 0.01, "int8 bank does not round-trip"
     print("hubness: module = reference; int8 bank round-trips")
+
+
+def resolution_checks() -> None:
+    """models.retrieval.resolution on the shipped image tower: at 224 px every quadrant slice keeps its
+    bounds; at 256 px (an 8 x 8 grid) they become the halves [0, 4) / [4, 8), and the input is 256 x 256."""
+    from .retrieval.resolution import _const_values, retarget
+
+    def bounds(model):
+        values = _const_values(model.graph)
+        out = []
+        for n in model.graph.node:
+            if n.op_type == "Slice" and len(n.input) >= 4 and values.get(n.input[3]) is not None \
+                    and values[n.input[3]].tolist() in ([2], [3]):
+                out.append((int(values[n.input[1]][0]), int(values[n.input[2]][0])))
+        return out
+
+    path = Path(__file__).resolve().parent / "retrieval" / "image-tower-int8.onnx"
+    shipped = bounds(onnx.load(str(path)))
+    assert shipped and set(shipped) == {(0, 4), (3, 7)}, shipped
+    same = onnx.load(str(path))
+    assert retarget(same, 224) == len(shipped) and bounds(same) == shipped
+    bigger = onnx.load(str(path))
+    assert retarget(bigger, 256) == len(shipped)
+    assert set(bounds(bigger)) == {(0, 4), (4, 8)}, bounds(bigger)
+    assert [d.dim_value for d in bigger.graph.input[0].type.tensor_type.shape.dim[2:]] == [256, 256]
+    print(f"resolution: {len(shipped)} quadrant slices re-targeted (224 px unchanged, 256 px halves of 8)")
 
 
 def main() -> int:
