@@ -410,10 +410,10 @@ def hubness_checks() -> None:
 def resolution_checks() -> None:
     """models.retrieval.resolution on the shipped image tower: at 224 px every quadrant slice keeps its
     bounds; at 256 px (an 8 x 8 grid) they become the halves [0, 4) / [4, 8), and the input is 256 x 256."""
-    from .retrieval.resolution import _const_values, retarget
+    from .retrieval.resolution import const_values, retarget
 
     def bounds(model):
-        values = _const_values(model.graph)
+        values = const_values(model.graph)
         out = []
         for n in model.graph.node:
             if n.op_type == "Slice" and len(n.input) >= 4 and values.get(n.input[3]) is not None \

@@ -20,7 +20,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 
-def _const_values(graph: onnx.GraphProto):
+def const_values(graph: onnx.GraphProto):
     values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     for n in graph.node:
         if n.op_type == "Constant":
@@ -38,7 +38,7 @@ def retarget(model: onnx.ModelProto, size: int) -> int:
     dims = graph.input[0].type.tensor_type.shape.dim
     dims[2].dim_value = size
     dims[3].dim_value = size
-    values = _const_values(graph)
+    values = const_values(graph)
     changed = 0
     for node in graph.node:
         if node.op_type != "Slice" or len(node.input) < 4:
