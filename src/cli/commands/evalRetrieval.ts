@@ -18,7 +18,6 @@ import { EXIT_OK, EXIT_USAGE, type Command } from '../registry';
 import { printReport } from '../report';
 import { parseFlags } from '../flags';
 
-
 /** Published RSICD results (mR, test split; ours are on the validation split). */
 const PUBLISHED = [
   { method: 'GaLR', mR: 18.96 },
