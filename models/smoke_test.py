@@ -229,8 +229,44 @@ def finetune_checks(pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
         for p in other.text.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=gen))
     import_checks([model, other], pixels, ids, mask)
+    device_job_checks(model, ck, u8)
     locked_text_checks([model, other], ids, mask)
     locked_image_checks([model, other], pixels)
+
+
+def device_job_checks(model, init_ck: dict, u8: torch.Tensor) -> None:
+    """The GPU job's pieces (models.retrieval.device_job): the batched augmentation covers exactly the 8
+    dihedral views and is seeded; trained weights saved relative to the init run come back to within
+    float16 rounding, and without the init run they refuse to load."""
+    import tempfile
+    import torch.nn.functional as F
+    from .retrieval.device_job import load_trained_weights, save_trained_weights
+    from .retrieval.features import VIEWS, apply_view
+    from .retrieval.finetune import DIHEDRAL, augment_batched
+    x = u8.float() / 255
+    def resampled(k):  # the whole image in dihedral view k, as augment_batched samples it
+        theta = torch.cat([DIHEDRAL[k].expand(len(x), 2, 2), torch.zeros(len(x), 2, 1)], 2)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    hit = {v for k in range(len(DIHEDRAL)) for v in VIEWS if torch.allclose(resampled(k), apply_view(x, v), atol=1e-4)}
+    assert hit == set(VIEWS), hit
+    a = augment_batched(u8, torch.Generator().manual_seed(5))
+    assert torch.equal(a, augment_batched(u8, torch.Generator().manual_seed(5))) and a.shape == x.shape
+    assert 0 <= float(a.min()) and float(a.max()) <= 1 and not torch.allclose(a, x)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "member.pt"
+        save_trained_weights(model, path, {"init_run": "smoke"}, init_ck["model"])
+        saved = torch.load(path, weights_only=False)["tensors"]
+        assert not any(k.startswith("image.stem.") for k in saved), "the frozen backbone travelled"
+        back, _ = load_trained_weights(path, init_ck["model"])
+        for k, v in model.state_dict().items():
+            assert torch.allclose(back.state_dict()[k], v, rtol=1e-3, atol=1e-6), k
+        try:
+            load_trained_weights(path)
+            raise AssertionError("weights saved relative to an init run loaded without it")
+        except ValueError:
+            pass
+    print(f"device job: batched augmentation covers the 8 views; {len(saved)} trained tensors round-trip")
 
 
 def import_checks(members, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> None:

@@ -20,6 +20,7 @@ of `--val-views`, as the app does with the manifest's testTimeViews. CPU threads
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -60,6 +61,39 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator, min_scale: float = 0.6
         out[i] = crop[0] if (ch, cw) == (h, w) else F.interpolate(crop, (h, w), mode="bilinear", align_corners=False)[0]
     bright = 1 + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * jitter
     contrast = 1 + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * jitter
+    mean = out.mean((1, 2, 3), keepdim=True)
+    return ((out - mean) * contrast + mean * bright).clamp(0, 1)
+
+
+# The 8 dihedral views as 2x2 matrices acting on normalised (x, y) sampling coordinates.
+DIHEDRAL = torch.tensor([[[1, 0], [0, 1]], [[-1, 0], [0, 1]], [[1, 0], [0, -1]], [[-1, 0], [0, -1]],
+                         [[0, 1], [1, 0]], [[0, -1], [1, 0]], [[0, 1], [-1, 0]], [[0, -1], [-1, 0]]], dtype=torch.float32)
+
+
+def augment_batched(batch_u8: torch.Tensor, gen: torch.Generator, min_scale: float = 0.6, jitter: float = 0.15) -> torch.Tensor:
+    """The distribution of `augment` (dihedral view, random resized crop, brightness/contrast), drawn as
+    one affine resampling of the whole batch on the batch's own device: no per-image Python loop, so a
+    GPU is not left waiting on the CPU. Crop sides are not rounded to whole pixels, and a crop that
+    covers the image is resampled too (exact for the dihedral part: sample points fall on pixel centres),
+    and a crop's border pixels blend in the image pixels just outside it (interpolating the cut-out crop
+    repeats its own edge instead)."""
+    b, _, h, w = batch_u8.shape
+    dev = batch_u8.device
+    x = batch_u8.float() / 255.0
+    view = torch.randint(len(DIHEDRAL), (b,), generator=gen)
+    area = min_scale + (1 - min_scale) * torch.rand(b, generator=gen)
+    aspect = torch.exp((torch.rand(b, generator=gen) - 0.5) * 2 * math.log(4 / 3))
+    sh = torch.sqrt(area / aspect).clamp(16 / h, 1.0)  # crop side as a fraction of the image
+    sw = torch.sqrt(area * aspect).clamp(16 / w, 1.0)
+    cy = (torch.rand(b, generator=gen) * 2 - 1) * (1 - sh)  # crop centre, normalised to [-1, 1]
+    cx = (torch.rand(b, generator=gen) * 2 - 1) * (1 - sw)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, :, :2] = torch.diag_embed(torch.stack([sw, sh], 1)) @ DIHEDRAL[view]
+    theta[:, 0, 2], theta[:, 1, 2] = cx, cy
+    grid = F.affine_grid(theta.to(dev), [b, 3, h, w], align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    bright = (1 + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * jitter).to(dev)
+    contrast = (1 + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * jitter).to(dev)
     mean = out.mean((1, 2, 3), keepdim=True)
     return ((out - mean) * contrast + mean * bright).clamp(0, 1)
 
@@ -113,11 +147,21 @@ def main(argv=None) -> int:
     ap.add_argument("--captions-per-image", type=int, default=1, choices=range(1, 6), metavar="K",
                     help="distinct captions of each image per step (1..5); K = 3 trains ~1.4x slower per "
                          "epoch on the CPU and measured no gain at 2 views (model card, session 9)")
+    ap.add_argument("--augment", choices=("loop", "batched"), default="loop",
+                    help="loop: per-image crops (the recipe of every shipped member); batched: the same "
+                         "distribution as one resampling per batch on the training device (for a GPU)")
+    ap.add_argument("--time-budget-min", type=float, default=None,
+                    help="after epoch 1, set the number of epochs (and the cosine schedule) so that training "
+                         "ends within this many minutes; the chosen number is logged and saved in hp")
+    ap.add_argument("--weights-out", default=None,
+                    help="at the end, also write the trained weights alone (float16, without the frozen "
+                         "ImageNet backbone) to this file; models.retrieval.device_job unpack turns it back into a run")
     ap.add_argument("--val-views", default="id,hflip,vflip,rot90")
-    ap.add_argument("--eval-every", type=int, default=1)
+    ap.add_argument("--eval-every", type=int, default=1, help="val report every N epochs and at the end; 0: never")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
     ap.add_argument("--limit-steps", type=int, default=None, help="debug: at most N steps per epoch")
+    ap.add_argument("--limit-train", type=int, default=None, help="debug: first N train images only")
     ap.add_argument("--limit-val", type=int, default=None, help="debug: first N val images only")
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--no-init-eval", action="store_true",
@@ -136,9 +180,12 @@ def main(argv=None) -> int:
         log(f"--init {args.init}: no finished stage-1 checkpoint")
         return 1
     model = model_from_init(init, args.tune_cut).to(device)
-    if device.type == "cpu":  # oneDNN's depthwise convolutions are several times faster in NHWC
+    nhwc = device.type == "cpu" or args.augment == "batched"  # oneDNN's (and cuDNN's) depthwise convolutions are faster in NHWC
+    if nhwc:
         model.image.stem.to(memory_format=torch.channels_last)
         model.image.tuned.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes
     for p in model.parameters():
         p.requires_grad_(False)
     for mod in (model.image.tuned, model.image.ln, model.image.fc1, model.image.fc2, model.image.skip, model.text):
@@ -151,15 +198,23 @@ def main(argv=None) -> int:
 
     tok = load_tokenizer()
     train_items, val_items = read_split("train"), read_split("val")
+    if args.eval_every <= 0:  # no val report at all (e.g. on a machine that holds only the train images)
+        val_items, args.no_init_eval = [], True
     if args.limit_val:
         val_items = val_items[:args.limit_val]
+    if args.limit_train:
+        train_items = train_items[:args.limit_train]
     tr_ids, tr_mask = tokenize_split(train_items, tok.max_length)
     tr_ids, tr_mask = tr_ids.view(len(train_items), 5, -1), tr_mask.view(len(train_items), 5, -1)
-    va_ids, va_mask = tokenize_split(val_items, tok.max_length)
+    va_ids, va_mask = tokenize_split(val_items, tok.max_length) if val_items else (None, None)
     t0 = time.time()
-    train_px, val_px = load_images_uint8(train_items), load_images_uint8(val_items)
-    log(f"decoded {len(train_px) + len(val_px)} train and val images in {time.time() - t0:.1f}s")
+    train_px, val_px = load_images_uint8(train_items), load_images_uint8(val_items) if val_items else None
+    log(f"decoded {len(train_px)} train and {len(val_items)} val images in {time.time() - t0:.1f}s")
     val_views = args.val_views.split(",")
+    batched = args.augment == "batched"
+    if batched:  # crops are drawn where the model runs (1.3 GB of uint8 pixels for RSICD train)
+        train_px = train_px.to(device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
     opt = torch.optim.AdamW(param_groups(model, args.lr, args.lr, args.wd, args.lr_backbone), betas=(0.9, 0.98))
     steps_per_epoch = len(train_items) // args.batch
@@ -182,7 +237,11 @@ def main(argv=None) -> int:
         history.append({"epoch": 0, "val": init_val})
 
     gen = torch.Generator().manual_seed(args.seed)
-    for epoch in range(start_epoch, args.epochs):
+    if ck is not None and ck.get("hp", {}).get("time_budget_min"):
+        args.epochs = ck["hp"]["epochs"]  # the number chosen after epoch 1 of the interrupted run
+        total = steps_per_epoch * args.epochs
+    epoch = start_epoch
+    while epoch < args.epochs:
         model.train()
         gen.manual_seed(args.seed * 1000 + epoch)
         perm = torch.randperm(len(train_items), generator=gen)
@@ -195,18 +254,22 @@ def main(argv=None) -> int:
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * f
             b = perm[s * args.batch:(s + 1) * args.batch]
-            x = augment(train_px[b], gen, args.min_scale, args.jitter).to(device)
-            if device.type == "cpu":
+            x = (augment_batched(train_px[b.to(train_px.device)], gen, args.min_scale, args.jitter) if batched
+                 else augment(train_px[b], gen, args.min_scale, args.jitter)).to(device)
+            if nhwc:
                 x = x.contiguous(memory_format=torch.channels_last)
-            grid = model.image.tuned_grid(x)  # the frozen stem below the cut takes no gradient
+            with autocast:
+                grid = model.image.tuned_grid(x)  # the frozen stem below the cut takes no gradient
             rows, cols = b[:, None], cap_idx[b].view(len(b), -1)
             ids, mask = tr_ids[rows, cols].flatten(0, 1), tr_mask[rows, cols].flatten(0, 1)  # [B*K, L], by image
             L = int(mask.sum(1).max())
             ids, mask = ids[:, :L].to(device), mask[:, :L].to(device)
             same = (ids[:, None, :] == ids[None, :, :]).all(-1)
             same.fill_diagonal_(False)
-            ie, _ = model.encode_image_from_stem(grid.contiguous())
-            te = model.encode_text(ids, mask)
+            with autocast:
+                ie, _ = model.encode_image_from_stem(grid.contiguous())
+                te = model.encode_text(ids, mask)
+            ie, te = ie.float(), te.float()
             loss = info_nce(ie, te, model.logit_scale, same) if args.captions_per_image == 1 \
                 else info_nce_multi(ie, te, model.logit_scale, same)
             optimizer_step(model, opt, loss)
@@ -218,8 +281,12 @@ def main(argv=None) -> int:
                     f"{(s + 1) * args.batch / max(el, 1e-6):.1f} img/s")
         rec = {"epoch": epoch + 1, "loss": tot / tot_n, "epoch_s": round(time.time() - t_ep, 1),
                "temperature": 1 / model.logit_scale.exp().item()}
+        if args.time_budget_min and epoch == 0:
+            args.epochs = max(1, int(args.time_budget_min * 60 // rec["epoch_s"]))
+            total = steps_per_epoch * args.epochs
+            log(f"time budget {args.time_budget_min} min at {rec['epoch_s']:.0f} s per epoch: {args.epochs} epochs")
         finished = epoch + 1 == args.epochs
-        if (epoch + 1) % args.eval_every == 0 or finished:
+        if args.eval_every > 0 and ((epoch + 1) % args.eval_every == 0 or finished):
             t_ev = time.time()
             rec["val"] = val_report(model, val_px, va_ids, va_mask, val_views, device)
             rec["eval_s"] = round(time.time() - t_ev, 1)
@@ -233,6 +300,13 @@ def main(argv=None) -> int:
             "trainable_params": n_train, "total_params": n_total, "command": cmd, "finished": finished,
             "init": {"run": Path(args.init).name, "command": init.get("command")},
         })
+        epoch += 1
+    if args.weights_out:
+        from .device_job import save_trained_weights
+        save_trained_weights(model, Path(args.weights_out), {"command": cmd, "history": history, "hp": vars(args),
+                                                             "init_command": init.get("command"),
+                                                             "init_run": Path(args.init).name}, init["model"])
+        log(f"trained weights alone: {args.weights_out}")
     with open(out / "summary.json", "w", encoding="utf-8") as fh:
         json.dump({"stage": "1b", "trainable_params": n_train, "total_params": n_total, "hp": vars(args),
                    "command": cmd, "init_command": init.get("command"), "history": history,

@@ -56,7 +56,8 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> Optional[Dict[str,
     path = Path(path)
     if not path.exists():
         return None
-    return torch.load(path, map_location=map_location)
+    # Our own checkpoints hold Python objects (history, RNG states): PyTorch >= 2.6 refuses them by default.
+    return torch.load(path, map_location=map_location, weights_only=False)
 
 
 def rng_state() -> Dict[str, Any]:
