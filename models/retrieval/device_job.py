@@ -288,7 +288,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=os.environ.get("OUT", "/tmp/rslens-out"))
     p.add_argument("--device", default="cuda")
     p = sub.add_parser("train")
-    p.add_argument("--budget-min", type=float, default=6.0, help="training minutes per member (all run at once)")
+    p.add_argument("--budget-min", type=float, default=5.0, help="training minutes per member (all run at once)")
     p.add_argument("--seeds", default="20,21", help="member seeds per init run")
     p.add_argument("--finetune-args", default="--tune-cut 1",
                    help="further finetune flags, e.g. '--tune-cut 1 --batch 128 --min-scale 0.4'")
