@@ -238,13 +238,15 @@ def train(budget_min: float, seeds: List[int], finetune_args: List[str], out: Pa
     inits = sorted((RECEIVED / "inits").glob("*.pt"))
     base = finetune_command(device, finetune_args)
     procs = []
+    threads = max(1, (os.cpu_count() or 1) // (len(inits) * len(seeds)))
     for w in inits:
         for s in seeds:
             name = f"member-{w.stem}-s{s}"
             log = open(out / f"{name}.log", "w")
             cmd = base + ["--init", str(runs / w.stem), "--run-dir", str(runs / name), "--seed", str(s),
-                          "--time-budget-min", str(budget_min), "--epochs", "40", "--weights-out", str(out / f"{name}.pt")]
-            procs.append((name, subprocess.Popen(cmd, cwd=paths.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)))
+                          "--time-budget-min", str(budget_min), "--epochs", "40", "--checkpoint-every", "10", "--weights-out", str(out / f"{name}.pt")]
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}  # the members share the machine's cores
+            procs.append((name, subprocess.Popen(cmd, cwd=paths.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)))
     failed = [name for name, p in procs if p.wait() != 0]
     with open(out / "members.log", "w") as merged:  # $OUT returns at most 8 files
         for name, _ in procs:

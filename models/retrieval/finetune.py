@@ -157,6 +157,7 @@ def main(argv=None) -> int:
                     help="at the end, also write the trained weights alone (float16, without the frozen "
                          "ImageNet backbone) to this file; models.retrieval.device_job unpack turns it back into a run")
     ap.add_argument("--val-views", default="id,hflip,vflip,rot90")
+    ap.add_argument("--checkpoint-every", type=int, default=1, help="save the resumable checkpoint every N epochs (and at the end)")
     ap.add_argument("--eval-every", type=int, default=1, help="val report every N epochs and at the end; 0: never")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
@@ -293,13 +294,14 @@ def main(argv=None) -> int:
         history.append(rec)
         log(f"epoch {epoch + 1}/{args.epochs} loss {rec['loss']:.4f} time {rec['epoch_s']:.0f}s"
             + ("".join(f" | val {k}: {fmt(v)}" for k, v in rec["val"].items()) if "val" in rec else ""))
-        save_checkpoint(ckpt_path, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(), "epoch": epoch + 1,
-            "history": history, "hp": vars(args), "views": "all 8 dihedral views + crop + jitter, from pixels",
-            "seed": args.seed, "model_config": model.config, "adapters": False, "stage": 1,
-            "trainable_params": n_train, "total_params": n_total, "command": cmd, "finished": finished,
-            "init": {"run": Path(args.init).name, "command": init.get("command")},
-        })
+        if (epoch + 1) % args.checkpoint_every == 0 or finished:
+            save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(), "epoch": epoch + 1,
+                "history": history, "hp": vars(args), "views": "all 8 dihedral views + crop + jitter, from pixels",
+                "seed": args.seed, "model_config": model.config, "adapters": False, "stage": 1,
+                "trainable_params": n_train, "total_params": n_total, "command": cmd, "finished": finished,
+                "init": {"run": Path(args.init).name, "command": init.get("command")},
+            })
         epoch += 1
     if args.weights_out:
         from .device_job import save_trained_weights
